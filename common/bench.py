@@ -1,0 +1,178 @@
+"""Time a chapter: seconds per gradient update, milliseconds per acting step, size and memory.
+
+    python -m common.bench paper1_world_models [--preset cpu] [--target solution|student] [--repeats N]
+
+A chapter's `train.py` exposes `make_bench(cfg) -> Bench`: two closures that do one unit of work each
+(one gradient update of the model being trained; one environment step of the acting agent) and the
+modules they use. This tool builds the config from the chapter's `Config` and `PRESETS`, warms up, then
+calls each closure many times and reports the median and interquartile range, which a busy 2-core machine
+disturbs far less than a mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import build_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Bench:
+    """What a chapter's `make_bench(cfg)` returns."""
+
+    update: Callable[[], None]  # one gradient update (sample a batch, forward, backward, step)
+    act: Callable[[], None] | None  # one acting step (policy + env.step), or None
+    modules: list[nn.Module] = field(default_factory=list)  # for the parameter count
+    act_label: str = "acting step"
+    note: str = ""
+
+
+def time_calls(fn: Callable[[], None], budget_s: float, repeats: int | None = None,
+               min_repeats: int = 5, max_repeats: int = 2000) -> np.ndarray:
+    """Seconds of each call of `fn`: `repeats` calls, or as many as fit in `budget_s` (within the bounds).
+
+    Warms up first (one call, then more for up to a tenth of the budget): first calls pay for memory
+    allocation and lazy initialisation.
+    """
+    fn()
+    warm_until = time.perf_counter() + 0.1 * budget_s
+    while time.perf_counter() < warm_until:
+        fn()
+    times: list[float] = []
+    stop = time.perf_counter() + budget_s
+    while True:
+        if repeats is not None:
+            if len(times) >= repeats:
+                break
+        elif len(times) >= max_repeats or (len(times) >= min_repeats and time.perf_counter() > stop):
+            break
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return np.asarray(times)
+
+
+def peak_memory_mib() -> float | None:
+    """The process's peak resident memory (max RSS) in MiB; None where the OS does not say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+
+
+def count_parameters(modules: list[nn.Module]) -> int:
+    """Parameters of all modules, each shared tensor counted once."""
+    unique = {id(p): p for m in modules for p in m.parameters()}
+    return sum(p.numel() for p in unique.values())
+
+
+def known_chapters() -> list[str]:
+    return sorted(p.name for p in (ROOT / "solutions").glob("paper*") if p.is_dir())
+
+
+def import_chapter(paper: str, target: str) -> tuple[ModuleType, ModuleType]:
+    """(config module, train module) of `paper` from solutions/ or the student's folder."""
+    package = f"solutions.{paper}" if target == "solution" else paper
+    try:
+        found = paper.isidentifier() and importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise SystemExit(f"error: there is no chapter {paper!r} ({target}); known chapters are "
+                         f"{', '.join(known_chapters()) or 'none yet'}.")
+    config = importlib.import_module(f"{package}.config")
+    train = importlib.import_module(f"{package}.train")
+    if not hasattr(train, "make_bench"):
+        raise SystemExit(f"error: {package}.train has no make_bench(cfg), so it cannot be benchmarked "
+                         "(see CONTRIBUTING.md).")
+    return config, train
+
+
+def run_bench(paper: str, preset: str = "cpu", target: str = "solution", repeats: int | None = None,
+              budget_s: float = 20.0) -> dict[str, Any]:
+    """Build the chapter's bench and time it; returns the figures as a dict."""
+    config, train = import_chapter(paper, target)
+    try:
+        cfg = build_config(config.Config, config.PRESETS, preset)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}.") from None
+    bench: Bench = train.make_bench(cfg)
+    result: dict[str, Any] = {"paper": paper, "target": target, "preset": preset,
+                              "torch_threads": torch.get_num_threads(), "act_label": bench.act_label,
+                              "note": bench.note}
+    for name, fn in (("update", bench.update), ("act", bench.act)):
+        if fn is None:
+            continue
+        times = time_calls(fn, budget_s, repeats)
+        q25, median, q75 = np.quantile(times, [0.25, 0.5, 0.75])
+        result[name] = {"median_s": float(median), "q25_s": float(q25), "q75_s": float(q75),
+                        "repeats": len(times)}
+    result["parameters"] = count_parameters(bench.modules)
+    result["peak_memory_mib"] = peak_memory_mib()
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The figures as a few aligned lines."""
+    lines = [f"{result['paper']} ({result['target']}, preset {result['preset']}), "
+             f"{result['torch_threads']} torch threads"]
+    if "update" in result:
+        u = result["update"]
+        lines.append(f"  {'gradient update':<16} {u['median_s']:.4f} s   "
+                     f"(IQR {u['q25_s']:.4f}-{u['q75_s']:.4f} s, {u['repeats']} repeats)")
+    if "act" in result:
+        a = result["act"]
+        lines.append(f"  {result['act_label']:<16} {1e3 * a['median_s']:.3f} ms  "
+                     f"(IQR {1e3 * a['q25_s']:.3f}-{1e3 * a['q75_s']:.3f} ms, {a['repeats']} repeats)")
+    lines.append(f"  {'parameters':<16} {result['parameters']:,}")
+    if result["peak_memory_mib"] is not None:
+        lines.append(f"  {'peak memory':<16} {result['peak_memory_mib']:.0f} MiB (max RSS)")
+    if result["note"]:
+        lines.append(f"  note: {result['note']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m common.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("paper", help="a chapter, e.g. paper1_world_models")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--target", choices=("solution", "student"), default="solution",
+                        help="time the reference in solutions/ or your own code")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed calls per figure (default: as many as fit in --budget)")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds of timing per figure")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads first")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    result = run_bench(args.paper, args.preset, args.target, args.repeats, args.budget)
+    print(format_report(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Glue that lets one `train.py` run the student's code or the reference, however it is started.
+
+* `package_of(__file__)` makes `cd paper1_world_models && python train.py` behave like
+  `python -m paper1_world_models.train`: it puts the repo root on sys.path, imports the package and
+  returns its dotted name, to be assigned to `__package__` before the relative imports.
+* `pick(package, name, use_solution)` imports one module of a chapter from the student's folder, or from
+  `solutions/` when the student asked for the reference (`train.py --use-solution vae,rnn`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_of(file: str) -> str:
+    """Dotted package of a chapter file, e.g. 'solutions.paper1_world_models' (imports it)."""
+    path = Path(file).resolve()
+    rel = path.parent.relative_to(ROOT)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    name = ".".join(rel.parts)
+    importlib.import_module(name)
+    return name
+
+
+def chapter_name(package: str) -> str:
+    """'solutions.paper1_world_models' -> 'paper1_world_models'."""
+    return package.split(".")[-1]
+
+
+def parse_use_solution(text: str | None, known: tuple[str, ...]) -> set[str]:
+    """'vae,rnn' -> {'vae', 'rnn'}; 'all' -> every module; an unknown name is one clear sentence."""
+    if not text:
+        return set()
+    names = {t.strip() for t in text.split(",") if t.strip()}
+    if names == {"all"}:
+        return set(known)
+    unknown = sorted(names - set(known))
+    if unknown:
+        raise SystemExit(f"error: --use-solution got {', '.join(unknown)}; this chapter's modules are "
+                         f"{', '.join(known)} (or 'all').")
+    return names
+
+
+def pick(package: str, name: str, use_solution: set[str]) -> ModuleType:
+    """Import `name` from the running chapter, or from its reference when `name` is in use_solution."""
+    chapter = chapter_name(package)
+    if name in use_solution:
+        return importlib.import_module(f"solutions.{chapter}.{name}")
+    return importlib.import_module(f"{package}.{name}")

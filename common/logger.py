@@ -1,0 +1,150 @@
+"""Run folders, metrics as JSON lines, a live progress bar, and learning-curve plots.
+
+    run_dir = make_run_dir("paper1_world_models", "CarRacing-v3", seed=0)
+    with RunLogger(run_dir, total=cfg.steps, desc="vae") as log:
+        for step in range(cfg.steps):
+            ...
+            log.log(step, loss=loss.item(), recon=recon.item())  # a line in metrics.jsonl + the bar
+            log.update()
+    plot_curves(run_dir / "metrics.jsonl", ["loss", "recon"], run_dir / "curve.png")
+
+A resumed run opens the same folder: new lines are appended to metrics.jsonl and the wall clock goes on
+from the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = "metrics.jsonl"
+
+
+def make_run_dir(paper: str, env: str, seed: int, out: str | Path | None = None,
+                 root: str | Path | None = None) -> Path:
+    """Create and return runs/<paper>/<env>/<YYYYmmdd-HHMMSS>-s<seed>/ (or `out`, exactly, if given).
+
+    `root` defaults to runs/ at the repository root, wherever the script was started from.
+    """
+    if out is not None:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    base = Path(root) if root is not None else ROOT / "runs"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-s{seed}"
+    path = base / paper.split(".")[-1] / env.replace("/", "-") / name
+    suffix = 1
+    while path.exists():  # two runs started within the same second
+        path = path.with_name(f"{name}-{suffix}")
+        suffix += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def _number(value: Any) -> Any:
+    """Python numbers from numpy/torch scalars, so that json can write them."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return float(value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+class RunLogger:
+    """Appends {"step", "wall", **scalars} lines to run_dir/metrics.jsonl and shows a tqdm bar."""
+
+    def __init__(self, run_dir: str | Path, total: int | None = None, desc: str | None = None,
+                 enable_bar: bool = True, initial: int = 0):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / METRICS
+        previous = read_metrics(self.path) if self.path.exists() else []
+        self._wall_offset = float(previous[-1].get("wall", 0.0)) if previous else 0.0
+        self._start = time.perf_counter()
+        self._file = self.path.open("a")
+        self.bar = tqdm(total=total, desc=desc, initial=initial, disable=not enable_bar, dynamic_ncols=True)
+
+    def wall(self) -> float:
+        """Seconds this run has been going, resumed sessions included."""
+        return self._wall_offset + time.perf_counter() - self._start
+
+    def log(self, step: int, **scalars: Any) -> dict[str, Any]:
+        """Write one line of metrics and show them on the bar; returns the record."""
+        record = {"step": int(step), "wall": round(self.wall(), 3)}
+        record.update({key: _number(value) for key, value in scalars.items()})
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        self.bar.set_postfix({k: _short(v) for k, v in scalars.items()}, refresh=False)
+        return record
+
+    def update(self, n: int = 1) -> None:
+        """Advance the progress bar by n steps."""
+        self.bar.update(n)
+
+    def write(self, message: str) -> None:
+        """Print a line without breaking the bar."""
+        self.bar.write(message)
+
+    def close(self) -> None:
+        self.bar.close()
+        self._file.close()
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl (or of the one inside a run folder); a torn last line is skipped."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS
+    records = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a run killed mid-write leaves half a line
+                continue
+    return records
+
+
+def plot_curves(metrics: str | Path | Iterable[dict[str, Any]], keys: Sequence[str], out_png: str | Path,
+                x: str = "step", title: str | None = None) -> list[str]:
+    """One subplot per key against `x`, saved as a PNG. Keys never logged are skipped; returns the drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    records = read_metrics(metrics) if isinstance(metrics, (str, Path)) else list(metrics)
+    drawn = [k for k in keys if any(k in r for r in records)]
+    if not drawn:
+        return []
+    fig = Figure(figsize=(4.5 * len(drawn), 3.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(drawn), squeeze=False)[0]
+    for ax, key in zip(axes, drawn, strict=True):
+        points = [(r[x], r[key]) for r in records if key in r and x in r and r[key] is not None]
+        ax.plot([p[0] for p in points], [p[1] for p in points], lw=1.2)
+        ax.set_xlabel(x)
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    return drawn

@@ -1,0 +1,1 @@
+"""The complete reference implementations, one package per paper (DESIGN.md §2)."""
