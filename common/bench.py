@@ -132,19 +132,20 @@ def run_bench(paper: str, preset: str = "cpu", target: str = "solution", repeats
 
 def format_report(result: dict[str, Any]) -> str:
     """The figures as a few aligned lines."""
+    w = max(16, len(result["act_label"]))
     lines = [f"{result['paper']} ({result['target']}, preset {result['preset']}), "
              f"{result['torch_threads']} torch threads"]
     if "update" in result:
         u = result["update"]
-        lines.append(f"  {'gradient update':<16} {u['median_s']:.4f} s   "
+        lines.append(f"  {'gradient update':<{w}} {u['median_s']:.4f} s   "
                      f"(IQR {u['q25_s']:.4f}-{u['q75_s']:.4f} s, {u['repeats']} repeats)")
     if "act" in result:
         a = result["act"]
-        lines.append(f"  {result['act_label']:<16} {1e3 * a['median_s']:.3f} ms  "
+        lines.append(f"  {result['act_label']:<{w}} {1e3 * a['median_s']:.3f} ms  "
                      f"(IQR {1e3 * a['q25_s']:.3f}-{1e3 * a['q75_s']:.3f} ms, {a['repeats']} repeats)")
-    lines.append(f"  {'parameters':<16} {result['parameters']:,}")
+    lines.append(f"  {'parameters':<{w}} {result['parameters']:,}")
     if result["peak_memory_mib"] is not None:
-        lines.append(f"  {'peak memory':<16} {result['peak_memory_mib']:.0f} MiB (max RSS)")
+        lines.append(f"  {'peak memory':<{w}} {result['peak_memory_mib']:.0f} MiB (max RSS)")
     if result["note"]:
         lines.append(f"  note: {result['note']}")
     return "\n".join(lines)

@@ -91,7 +91,8 @@ def make_parser(cls: type, presets: dict[str, dict[str, Any]], default_preset: s
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", choices=list(presets), default=default_preset,
-                        help="smoke: seconds, for CI; cpu: learns on a 2-core laptop; paper: the paper's settings")
+                        help="smoke: seconds, for CI; cpu: learns on a 2-core laptop; "
+                             "paper: the paper's settings")
     add_config_args(parser, cls)
     return parser
 

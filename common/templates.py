@@ -77,7 +77,9 @@ def paper_number(name: str) -> int | None:
 def solution_papers(root: Path) -> list[str]:
     """Names of the `solutions/paperN_*` packages, in paper order."""
     folder = root / "solutions"
-    names = [p.name for p in folder.iterdir() if p.is_dir() and PAPER.match(p.name)] if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    names = [p.name for p in folder.iterdir() if p.is_dir() and PAPER.match(p.name)]
     return sorted(names, key=lambda n: (paper_number(n), n))
 
 
@@ -89,6 +91,7 @@ def find_regions(lines: list[str], name: str) -> list[Region]:
     regions, errors = [], []
     begin: int | None = None
     todo: tuple[str, str] | None = None  # (step, hint) of the nearest TODO since the last region
+    owner: tuple[str, str] | None = None  # the TODO of the open region
     for i, line in enumerate(lines):
         text = line.rstrip("\r\n")
         if (m := TODO.match(text)) is not None:
@@ -104,7 +107,7 @@ def find_regions(lines: list[str], name: str) -> list[Region]:
                 errors.append(f"{name}:{i + 1}: `# BEGIN SOLUTION` inside the region opened at line "
                               f"{begin + 1}; regions cannot nest.")
                 continue
-            begin = i
+            begin, owner = i, todo
         elif (m := END.match(text)) is not None:
             if begin is None:
                 errors.append(f"{name}:{i + 1}: `# END SOLUTION` without a `# BEGIN SOLUTION` before it.")
@@ -113,12 +116,12 @@ def find_regions(lines: list[str], name: str) -> list[Region]:
             if m.group(1) != indent:
                 errors.append(f"{name}:{i + 1}: `# END SOLUTION` is not indented like its "
                               f"`# BEGIN SOLUTION` at line {begin + 1}.")
-            if todo is None:
+            if owner is None:
                 errors.append(f"{name}:{begin + 1}: this solution region has no `# TODO(p.k): hint` comment "
                               "before it; the template's raise takes its step and hint from there.")
             else:
-                regions.append(Region(todo[0], todo[1], begin, i, indent))
-            begin, todo = None, None
+                regions.append(Region(owner[0], owner[1], begin, i, indent))
+            begin, todo, owner = None, None, None
         elif text.lstrip().startswith("#") and re.search(r"(BEGIN|END)\s+SOLUTION", text):
             errors.append(f"{name}:{i + 1}: looks like a solution marker but is not exactly "
                           "`# BEGIN SOLUTION` or `# END SOLUTION` on a line of its own.")
@@ -129,11 +132,16 @@ def find_regions(lines: list[str], name: str) -> list[Region]:
     return regions
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split at '\\n' only (as Python counts lines)."""
+    return [line for line in re.split(r"(?<=\n)", text) if line]
+
+
 def short_hint(hint: str, room: int = 100) -> str:
     """The hint's first sentence, cut at a word to fit in `room` characters."""
     hint = re.split(r"(?<=[.!?])\s+", hint.strip(), maxsplit=1)[0]
     if len(hint) > room:
-        hint = hint[: room - 3].rsplit(" ", 1)[0] + "..."
+        hint = hint[: room - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
     return hint
 
 
@@ -147,7 +155,7 @@ def raise_line(region: Region, newline: str) -> str:
 def transform(text: str, name: str, blank: Callable[[str], bool]) -> str:
     """The template of one Python file: regions whose step `blank(step)` are replaced by a raise, the
     others are kept solved (marker lines removed). Raises TemplateError naming file:line."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     regions = find_regions(lines, name)
     if not regions:
         return text
@@ -285,7 +293,8 @@ def _paper_name(name: str, known: list[str]) -> str:
     """'paper1' or 'paper1_world_models' -> 'paper1_world_models'."""
     match = [p for p in known if p == name or p.startswith(name.rstrip("_") + "_")]
     if len(match) != 1:
-        raise TemplateError(f"no chapter {name!r} in solutions/; the chapters are {', '.join(known) or 'none'}.")
+        raise TemplateError(f"no chapter {name!r} in solutions/; "
+                            f"the chapters are {', '.join(known) or 'none'}.")
     return match[0]
 
 
@@ -320,9 +329,10 @@ def _first_difference(committed: bytes, generated: bytes) -> str:
         a, b = committed.decode("utf-8").splitlines(), generated.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         return "(binary file)"
-    for n, (x, y) in enumerate(zip(a, b), 1):
+    for n, (x, y) in enumerate(zip(a, b, strict=False), 1):
         if x != y:
-            return f"first at line {n}: the file has {x.strip()[:80]!r} where the template has {y.strip()[:80]!r}"
+            return (f"first at line {n}: the file has {x.strip()[:80]!r} "
+                    f"where the template has {y.strip()[:80]!r}")
     n = min(len(a), len(b)) + 1
     return f"first at line {n}: " + ("the file has extra lines" if len(a) > len(b) else "the file ends early")
 
@@ -342,9 +352,10 @@ def check_templates(root: Path, paper: str) -> list[str]:
         if not path.is_file():
             problems.append(f"{paper}/{rel} is missing: run `python -m common.templates build`.")
         elif (committed := path.read_bytes()) != data:
-            problems.append(f"{paper}/{rel} differs from the template generated from solutions/{paper}/{rel}, "
-                            f"{_first_difference(committed, data)}. Run `python -m common.templates build` "
-                            f"after changing a solution ({STUDENT_NOTE}).")
+            problems.append(f"{paper}/{rel} differs from the template generated from "
+                            f"solutions/{paper}/{rel}, {_first_difference(committed, data)}. "
+                            f"Run `python -m common.templates build` after changing a solution "
+                            f"({STUDENT_NOTE}).")
     for rel in _committed(folder):
         if rel not in files:
             problems.append(f"{paper}/{rel} is not in solutions/{paper}/: `python -m common.templates build` "

@@ -51,7 +51,10 @@ def _even(frames: np.ndarray) -> np.ndarray:
 
 
 def write_video(frames: Any, path: str | Path, fps: int = 15) -> Path:
-    """Write frames (T, H, W[, C]) to a .gif or .mp4 (chosen by the extension); returns the path."""
+    """Write frames (T, H, W[, C]) to a .gif or .mp4 (chosen by the extension); returns the path.
+
+    A GIF stores identical consecutive frames once, with their durations added.
+    """
     path = Path(path)
     frames = to_rgb(frames, image_ndim=4)
     path.parent.mkdir(parents=True, exist_ok=True)

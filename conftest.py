@@ -1,0 +1,2 @@
+# Registers the grading plugin (common/grading.py): --target, --todo, --grades-json and the scoreboard.
+pytest_plugins = ["common.grading"]

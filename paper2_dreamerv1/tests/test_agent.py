@@ -1,0 +1,190 @@
+"""Graded tests for the world-model loss and the behaviour update (guide, chapter 2, steps 2.8, 2.13).
+
+    pytest paper2_dreamerv1 --todo 2.8
+    pytest paper2_dreamerv1 --todo 2.13
+
+Here your agent.py runs with the *reference* RSSM, networks and actor-critic functions (the test swaps
+them in), so a mistake in an earlier step does not fail these steps too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from common.grading import (
+    assert_close,
+    assert_finite,
+    assert_shape,
+    assert_true,
+    copy_weights,
+    reference,
+    seeded,
+    target,
+)
+
+AGENT = "paper2_dreamerv1.agent"
+SIBLINGS = ("rssm", "networks", "actor_critic", "buffer")
+
+
+@pytest.fixture
+def agent_mod(monkeypatch):
+    """Your agent module, wired to the reference's RSSM, networks, actor_critic and buffer."""
+    mod = target(AGENT)
+    for sibling in SIBLINGS:
+        ref = reference(f"paper2_dreamerv1.{sibling}")
+        for name in dir(ref):
+            if not name.startswith("_") and hasattr(mod, name) and getattr(getattr(ref, name), "__module__", "") \
+                    == ref.__name__:
+                monkeypatch.setattr(mod, name, getattr(ref, name))
+    return mod
+
+
+def batch(b: int = 3, t: int = 5, obs_shape=(3,), seed: int = 1) -> dict[str, torch.Tensor]:
+    with seeded(seed):
+        obs = torch.rand(b, t, *obs_shape) - 0.5
+        out = {"obs": obs, "action": torch.rand(b, t, 1) * 2 - 1, "reward": torch.randn(b, t),
+               "is_first": torch.zeros(b, t)}
+    out["is_first"][:, 0] = 1.0
+    out["is_first"][0, min(3, t - 1)] = 1.0
+    out["action"][out["is_first"] > 0] = 0.0
+    return out
+
+
+def wm_pair(agent_mod, cfg, obs_shape=(3,)):
+    with seeded(0):
+        ref_wm = reference(AGENT).WorldModel(obs_shape, 1, cfg)
+    wm = agent_mod.WorldModel(obs_shape, 1, cfg)
+    copy_weights(ref_wm, wm)
+    return ref_wm, wm
+
+
+# ---------------------------------------------------------------- 2.8 the world-model loss
+@pytest.mark.todo("2.8")
+def test_world_model_loss_matches_reference(agent_mod, small_cfg, no_noise):
+    ref_wm, wm = wm_pair(agent_mod, small_cfg)
+    data = batch()
+    out = wm.loss(data)
+    assert_true(isinstance(out, dict) and {"loss", "obs_ll", "reward_ll", "kl", "post"} <= set(out),
+                "WorldModel.loss must return a dict with loss, obs_ll, reward_ll, kl and post.", step="2.8")
+    expected = ref_wm.loss(data)
+    for key in ("obs_ll", "reward_ll", "kl", "loss"):
+        assert_close(out[key], expected[key], step="2.8", atol=1e-4, what=f"WorldModel.loss(batch)[{key!r}]")
+    assert_shape(out["post"]["stoch"], (3, 5, small_cfg.stoch), step="2.8",
+                 what="loss(batch)['post']['stoch']: the posterior states of the whole batch (B, T, S)")
+
+
+@pytest.mark.todo("2.8")
+def test_world_model_loss_combines_its_terms(agent_mod, small_cfg, no_noise):
+    for free_nats in (0.0, 1e6):
+        cfg = dataclasses.replace(small_cfg, free_nats=free_nats, kl_scale=0.5)
+        _, wm = wm_pair(agent_mod, cfg)
+        out = wm.loss(batch())
+        kl_term = max(out["kl"].item(), free_nats)
+        expected = 0.5 * kl_term - out["obs_ll"].item() - out["reward_ll"].item()
+        assert_close(out["loss"], expected, step="2.8", atol=1e-3 * max(1.0, abs(expected)) if free_nats else 1e-4,
+                     what=f"loss with free_nats={free_nats:g}, kl_scale=0.5: kl_scale * max(kl, free_nats) - "
+                          "obs_ll - reward_ll (log-likelihoods are maximised, so they enter with a minus)")
+    assert_true(out["obs_ll"].item() < 0 and out["reward_ll"].item() < 0, "obs_ll and reward_ll are "
+                "log-likelihoods of unit-variance Gaussians: negative for an untrained model.", step="2.8")
+
+
+@pytest.mark.todo("2.8")
+def test_world_model_loss_images_sum_over_pixels(agent_mod, small_cfg, no_noise):
+    ref_wm, wm = wm_pair(agent_mod, small_cfg, obs_shape=(64, 64, 3))
+    data = batch(2, 3, obs_shape=(3, 64, 64))
+    out = wm.loss(data)
+    assert_close(out["obs_ll"], ref_wm.loss(data)["obs_ll"], step="2.8", atol=1e-2, rtol=1e-4,
+                 what="obs_ll for 64x64x3 images (summed over C, H, W: event_dims = 3, then averaged over B, T)")
+
+
+@pytest.mark.todo("2.8")
+def test_world_model_loss_falls_when_overfitting_one_batch(agent_mod, small_cfg):
+    _, wm = wm_pair(agent_mod, dataclasses.replace(small_cfg, free_nats=0.0))
+    opt = torch.optim.Adam(wm.parameters(), lr=3e-3)
+    data = batch()
+    with seeded(2):
+        first = wm.loss(data)["loss"].item()
+        for _ in range(40):
+            loss = wm.loss(data)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert_finite(loss, step="2.8", what="the loss after 40 Adam steps")
+    assert_true(float(loss) < first - 0.2, f"40 Adam steps on one batch should lower the loss clearly; it went "
+                f"from {first:.3f} to {float(loss):.3f}. Is every term connected to the model's parameters?",
+                step="2.8")
+
+
+# ---------------------------------------------------------------- 2.13 the behaviour update
+def dreamer_pair(agent_mod, cfg):
+    with seeded(0):
+        ref = reference(AGENT).Dreamer((3,), 1, cfg)
+    mine = agent_mod.Dreamer((3,), 1, cfg)
+    for part in ("wm", "actor", "value"):
+        copy_weights(getattr(ref, part), getattr(mine, part))
+    with seeded(3):
+        post = {k: v.detach() for k, v in ref.wm.loss(batch())["post"].items()}
+    return ref, mine, post
+
+
+def params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(b, p.detach()) for b, p in zip(before, module.parameters(), strict=True))
+
+
+@pytest.mark.todo("2.13")
+def test_update_behavior_matches_reference(agent_mod, small_cfg):
+    ref, mine, post = dreamer_pair(agent_mod, small_cfg)
+    with seeded(4):
+        metrics = mine.update_behavior(post)
+    with seeded(4):
+        ref.update_behavior(post)
+    assert_true(isinstance(metrics, dict) and "actor_loss" in metrics and "value_loss" in metrics,
+                "update_behavior must return a dict of metrics with actor_loss and value_loss.", step="2.13")
+    for part in ("actor", "value"):
+        for (name, p), q in zip(getattr(mine, part).named_parameters(), getattr(ref, part).parameters(),
+                                strict=True):
+            assert_close(p, q, step="2.13", atol=1e-5, what=f"{part}.{name} after one update_behavior (same "
+                         "seed as the reference: imagine first, then the actor step, then the value step)")
+
+
+@pytest.mark.todo("2.13")
+def test_update_behavior_steps_only_actor_and_value(agent_mod, small_cfg):
+    _, mine, post = dreamer_pair(agent_mod, small_cfg)
+    wm, actor, value = params(mine.wm), params(mine.actor), params(mine.value)
+    with seeded(5):
+        mine.update_behavior(post)
+    assert_true(not changed(wm, mine.wm), "update_behavior changed the world model: only the actor's and the "
+                "value's optimisers may step, and each only its own model's parameters (the actor loss's "
+                "gradients reach the world model through imagination, but they are never applied).", step="2.13")
+    assert_true(changed(actor, mine.actor), "update_behavior left the actor unchanged: step self.actor_opt.",
+                step="2.13")
+    assert_true(changed(value, mine.value), "update_behavior left the value model unchanged: step "
+                "self.value_opt.", step="2.13")
+
+
+@pytest.mark.todo("2.13")
+def test_update_behavior_clips_each_models_gradient(agent_mod, small_cfg, monkeypatch):
+    _, mine, post = dreamer_pair(agent_mod, small_cfg)
+    calls: list[tuple[set[int], float]] = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        calls.append(({id(p) for p in parameters}, float(max_norm)))
+        return original(parameters, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    with seeded(6):
+        mine.update_behavior(post)
+    for name, module in (("actor", mine.actor), ("value", mine.value)):
+        ids = {id(p) for p in module.parameters()}
+        assert_true(any(c[0] == ids and c[1] == small_cfg.grad_clip for c in calls),
+                    f"clip the {name}'s gradient norm with torch.nn.utils.clip_grad_norm_(self.{name}.parameters(), "
+                    f"cfg.grad_clip) before its optimiser's step.", step="2.13")

@@ -1,0 +1,369 @@
+"""Train Dreamer (Hafner et al. 2020) on a continuous-control task, from state vectors or pixels.
+
+    1. prefill   `prefill` env steps of uniformly random actions into the replay
+    2. repeat    act with the actor + exploration noise; every `train_every` env steps, `train_steps`
+                 updates (world model, then actor and value in imagination) on (batch x length) chunks
+    3. evaluate  every `eval_every` env steps: episodes with the greedy action, no noise
+    4. finish    curve.png (returns and losses), dream.png (+ dream.gif for pixels): the model watches the
+                 first steps of an episode, then imagines the rest from the actions alone
+
+checkpoint.pt (+ replay.npz) is written at each evaluation, at the end and on Ctrl-C; `--resume RUN_DIR`
+goes on from there. Usage, from the repo root or from this folder:
+
+    python -m paper2_dreamerv1.train                     # the cpu preset: Pendulum-v1 from states, <= 60 min
+    python -m paper2_dreamerv1.train --obs pixels        # the same from 64x64 renders (much slower)
+    python -m paper2_dreamerv1.train --preset paper      # the paper's pixel setting, for a GPU
+    python train.py --use-solution rssm,networks         # the reference's RSSM and networks, the rest yours
+"""
+
+from __future__ import annotations
+
+if __package__ in (None, ""):  # `python train.py` from inside the folder
+    from common.chapter import package_of
+
+    __package__ = package_of(__file__)
+
+import json
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.chapter import chapter_name, parse_use_solution, pick
+from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.config import config_from_dict, config_to_dict, make_parser, parse_config, save_config
+from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
+from common.logger import RunLogger, make_run_dir, plot_curves, read_metrics
+
+from .config import PRESETS, Config
+
+PAPER = chapter_name(__package__)
+MODULES = ("buffer", "rssm", "networks", "actor_critic", "agent")
+
+
+# ---------------------------------------------------------------- set-up
+def parse_args(argv: list[str] | None = None) -> tuple[Config, Any]:
+    parser = make_parser(Config, PRESETS, description=__doc__.split("\n")[0])
+    parser.add_argument("--out", help="run folder (default runs/paper2_dreamerv1/<env>/<time>-s<seed>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
+    parser.add_argument("--use-solution", default="",
+                        help=f"modules taken from solutions/: {','.join(MODULES)} (or all)")
+    cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
+    if cfg.env not in KNOWN_ENVS:
+        parser.error(f"unknown env id {cfg.env!r}; known ids: {', '.join(KNOWN_ENVS)}")
+    if cfg.obs not in ("state", "pixels"):
+        parser.error(f"--obs must be state or pixels, got {cfg.obs!r}")
+    return cfg, args
+
+
+def load_modules(use_solution: set[str]) -> dict[str, ModuleType]:
+    """The chapter's modules, yours or the reference's, wired together.
+
+    Each module imports its siblings (`from .rssm import RSSM`); after picking, every such imported name
+    is pointed at the picked sibling, so `--use-solution rssm` really runs the reference RSSM inside your
+    agent, and the reference agent runs your networks unless you take those from solutions/ too.
+    """
+    mods = {name: pick(__package__, name, use_solution) for name in MODULES}
+    by_origin = {}
+    for name in MODULES:
+        for package in (f"solutions.{PAPER}", PAPER):
+            by_origin[f"{package}.{name}"] = mods[name]
+    for mod in mods.values():
+        for attr, value in list(vars(mod).items()):
+            origin = getattr(value, "__module__", None)
+            if origin in by_origin and by_origin[origin] is not mod and hasattr(by_origin[origin], attr):
+                setattr(mod, attr, getattr(by_origin[origin], attr))
+    return mods
+
+
+def make_envs(cfg: Config) -> tuple[Any, Any]:
+    kw = dict(obs=cfg.obs, size=64, action_repeat=cfg.action_repeat)
+    env, eval_env = make_env(cfg.env, seed=cfg.seed, **kw), make_env(cfg.env, seed=cfg.seed + 10_000, **kw)
+    info = env_info(env)
+    if info["discrete"]:
+        raise UnknownEnvError(f"chapter 2's tanh-Normal actor needs continuous actions; {cfg.env} has "
+                              "discrete ones (try Pendulum-v1 or LunarLanderContinuous-v3).")
+    return env, eval_env
+
+
+def to_env_action(action: np.ndarray, env: Any) -> np.ndarray:
+    """[-1, 1] -> the env's [low, high] (the authors' NormalizeActions wrapper)."""
+    low, high = env.action_space.low, env.action_space.high
+    return (low + (action + 1.0) * 0.5 * (high - low)).astype(env.action_space.dtype)
+
+
+def run_episode(env: Any, agent: Any, explore: bool = False, seed: int | None = None,
+                frames: list[np.ndarray] | None = None) -> tuple[float, dict[str, np.ndarray]]:
+    """One episode with the agent's policy; returns the (action-repeated) return and the episode
+    (obs (T+1, ...), action (T, A), reward (T,)). `frames`: collect env.render() images too."""
+    obs, _ = env.reset(seed=seed)
+    state, done, total = None, False, 0.0
+    observations, actions, rewards = [obs], [], []
+    while not done:
+        action, state = agent.policy(obs, state, explore)
+        obs, reward, terminated, truncated, _ = env.step(to_env_action(action, env))
+        done = terminated or truncated
+        total += float(reward)
+        observations.append(obs)
+        actions.append(action)
+        rewards.append(reward)
+        if frames is not None:
+            frames.append(env.render())
+    episode = {"obs": np.stack(observations), "action": np.stack(actions), "reward": np.asarray(rewards)}
+    return total, episode
+
+
+# ---------------------------------------------------------------- pictures
+def draw_dream(wm: Any, episode: dict[str, np.ndarray], path: Path, context: int = 10,
+               horizon: int = 50) -> Path:
+    """Real vs imagined: the model observes `context` steps, then predicts `horizon` more open-loop.
+
+    Pixels: dream.gif (via common.world_model.render_dream) and a still dream.png (rows: real, model).
+    State vectors: dream.png with one panel per state dimension and one for the reward.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    steps = min(len(episode["obs"]), context + horizon)
+    obs, actions = episode["obs"][:steps], episode["action"][:steps]
+    if obs.dtype == np.uint8:
+        from common.video import image_grid, save_image
+        from common.world_model import render_dream
+
+        strip = render_dream(wm, obs, actions, context, path.with_suffix(".gif"), fps=10)
+        del strip
+        with torch.no_grad():
+            state = wm.encode(torch.as_tensor(obs[:1]))
+            for t in range(1, context):
+                state = wm.observe(state, torch.as_tensor(actions[t - 1:t]), torch.as_tensor(obs[t:t + 1]))
+            future = wm.imagine(state, torch.as_tensor(actions[None, context - 1:steps - 1])).states
+            dream = np.stack([wm.decode(s)["obs"][0].numpy() for s in future])  # (T', H, W, C)
+        every = max(1, len(future) // 10)
+        real = obs[context:][::every][:10]
+        fake = (dream[::every][:10] * 255).astype(np.uint8)
+        save_image(image_grid(np.concatenate([real, fake]), nrow=len(real)), path.with_suffix(".png"))
+        return path.with_suffix(".png")
+    with torch.no_grad():
+        state = wm.encode(torch.as_tensor(obs[:1]))
+        seen = [wm.decode(state)["obs"][0].numpy()]
+        for t in range(1, context):
+            state = wm.observe(state, torch.as_tensor(actions[t - 1:t]), torch.as_tensor(obs[t:t + 1]))
+            seen.append(wm.decode(state)["obs"][0].numpy())
+        traj = wm.imagine(state, torch.as_tensor(actions[None, context - 1:steps - 1]))
+        dreamt = [wm.decode(s)["obs"][0].numpy() for s in traj.states]
+        reward_pred = traj.rewards[0].numpy()
+    pred = np.stack(seen + dreamt)  # (steps, D)
+    dims = obs.shape[1]
+    fig = Figure(figsize=(3.6 * (dims + 1), 3.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, dims + 1)
+    x = np.arange(steps)
+    for d in range(dims):
+        axes[d].plot(x, obs[:, d], label="real", lw=1.5)
+        axes[d].plot(x, pred[:, d], "--", label="model", lw=1.5)
+        axes[d].axvline(context - 0.5, color="gray", lw=0.8)
+        axes[d].set_title(f"state[{d}]")
+    axes[-1].plot(x[1:], episode["reward"][:steps - 1], label="real", lw=1.5)
+    axes[-1].plot(x[context:], reward_pred, "--", label="model", lw=1.5)
+    axes[-1].axvline(context - 0.5, color="gray", lw=0.8)
+    axes[-1].set_title("reward")
+    axes[0].legend()
+    fig.suptitle(f"observed {context} steps (left of the line), then imagined from the actions alone")
+    fig.savefig(path.with_suffix(".png"), dpi=90)
+    return path.with_suffix(".png")
+
+
+# ---------------------------------------------------------------- the run
+class Run:
+    """Config, folder, environments, replay, agent, counters; save() writes checkpoint.pt + replay.npz."""
+
+    def __init__(self, cfg: Config, run_dir: Path, mods: dict[str, ModuleType], ckpt: dict | None) -> None:
+        self.cfg, self.dir, self.mods = cfg, run_dir, mods
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.env, self.eval_env = make_envs(cfg)
+        info = env_info(self.env)
+        self.obs_shape, self.action_dim = info["obs_shape"], info["action_dim"]
+        self.agent = mods["agent"].Dreamer(self.obs_shape, self.action_dim, cfg, cfg.device)
+        capacity = max(1, min(cfg.buffer_size, cfg.steps // cfg.action_repeat + 1000))
+        self.buffer = mods["buffer"].SequenceBuffer(capacity, self.obs_shape, self.action_dim, info["pixels"],
+                                                    cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.progress = {"env_steps": 0, "episodes": 0, "updates": 0, "last_train": 0, "last_eval": 0,
+                         "last_log": 0, "pretrained": 0, "best_eval": -1e9, "elapsed": 0.0}
+        if ckpt is not None:
+            self.agent.load_state_dict(ckpt["agent"])
+            self.progress.update(ckpt["progress"])
+            if (run_dir / "replay.npz").exists():
+                self.buffer.replay = type(self.buffer.replay).load(run_dir / "replay.npz", capacity)
+        self.t0 = time.time()
+
+    def elapsed(self) -> float:
+        return self.progress["elapsed"] + time.time() - self.t0
+
+    def save(self) -> None:
+        self.progress["elapsed"], self.t0 = self.elapsed(), time.time()
+        if len(self.buffer):
+            self.buffer.replay.save(self.dir / "replay.npz")
+        save_checkpoint(self.dir / "checkpoint.pt", paper=PAPER, step=self.progress["env_steps"],
+                        config=config_to_dict(self.cfg), agent=self.agent.state_dict(),
+                        progress=dict(self.progress), obs_shape=list(self.obs_shape),
+                        action_dim=self.action_dim)
+
+    def train(self, updates: int, log: RunLogger) -> None:
+        cfg, sums = self.cfg, {}
+        length = min(cfg.length, len(self.buffer))
+        for _ in range(updates):
+            batch = self.buffer.sample(cfg.batch, length, cfg.device)
+            for k, v in self.agent.update(batch).items():
+                sums[k] = sums.get(k, 0.0) + v
+        self.progress["updates"] += updates
+        self.last_metrics = {k: v / updates for k, v in sums.items()}
+
+    def evaluate(self) -> tuple[float, dict[str, np.ndarray]]:
+        returns, episode = [], None
+        for i in range(self.cfg.eval_episodes):
+            ret, episode = run_episode(self.eval_env, self.agent, explore=False,
+                                       seed=self.cfg.seed * 1000 + 100_000 + i)
+            returns.append(ret)
+        return float(np.mean(returns)), episode
+
+
+def train_loop(run: Run, log: RunLogger) -> None:
+    cfg, p, env = run.cfg, run.progress, run.env
+    obs, state, ep_return = None, None, 0.0
+    run.last_metrics = {}
+    while p["env_steps"] < cfg.steps:
+        if cfg.minutes and run.elapsed() > cfg.minutes * 60:
+            log.write(f"stopping: the {cfg.minutes}-minute budget is spent")
+            break
+        if obs is None:
+            obs, _ = env.reset()
+            run.buffer.start_episode(obs)
+            state, ep_return = None, 0.0
+        if p["env_steps"] < cfg.prefill:
+            action = run.rng.uniform(-1, 1, run.action_dim).astype(np.float32)
+        else:
+            action, state = run.agent.policy(obs, state, explore=True)
+        obs, reward, terminated, truncated, _ = env.step(to_env_action(action, env))
+        run.buffer.add(obs, action, float(reward) * cfg.reward_scale, bool(terminated))
+        p["env_steps"] += cfg.action_repeat
+        log.update(cfg.action_repeat)
+        ep_return += float(reward)
+        if terminated or truncated:
+            p["episodes"] += 1
+            log.log(p["env_steps"], train_return=ep_return, episodes=p["episodes"])
+            obs = None
+        if p["env_steps"] >= cfg.prefill:  # learn: first the pretraining, then every train_every steps
+            if not p["pretrained"]:
+                run.train(cfg.pretrain, log)
+                p["pretrained"], p["last_train"] = 1, p["env_steps"]
+            elif p["env_steps"] - p["last_train"] >= cfg.train_every:
+                run.train(cfg.train_steps, log)
+                p["last_train"] = p["env_steps"]
+        if run.last_metrics and p["env_steps"] - p["last_log"] >= cfg.log_every:
+            p["last_log"] = p["env_steps"]
+            log.log(p["env_steps"], updates=p["updates"], minutes=run.elapsed() / 60, **run.last_metrics)
+        if p["env_steps"] - p["last_eval"] >= cfg.eval_every and p["pretrained"]:
+            p["last_eval"] = p["env_steps"]
+            score, _ = run.evaluate()
+            p["best_eval"] = max(p["best_eval"], score)
+            log.log(p["env_steps"], eval_return=score, minutes=run.elapsed() / 60)
+            log.write(f"step {p['env_steps']}: eval return {score:.1f} ({run.elapsed() / 60:.1f} min, "
+                      f"{p['updates']} updates)")
+            run.save()
+
+
+def finish(run: Run) -> None:
+    """Pictures and a summary for a run that stopped (done, budget spent, or Ctrl-C)."""
+    metrics = run.dir / "metrics.jsonl"
+    if metrics.exists():
+        plot_curves(metrics, ["eval_return", "train_return", "model_loss", "kl", "actor_loss", "value_loss"],
+                    run.dir / "curve.png", title=f"Dreamer on {run.cfg.env} ({run.cfg.obs})")
+    score, episode = run.evaluate()
+    path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10)
+    evals = [r["eval_return"] for r in read_metrics(metrics) if "eval_return" in r] if metrics.exists() else []
+    summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs, "minutes": round(run.elapsed() / 60, 2),
+               "env_steps": run.progress["env_steps"], "updates": run.progress["updates"],
+               "final_eval": score, "evals": evals, "dream": str(path)}
+    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    cfg, args = parse_args(argv)
+    use_solution = parse_use_solution(args.use_solution, MODULES)
+    ckpt = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        try:
+            ckpt = load_checkpoint(run_dir / "checkpoint.pt", PAPER)
+        except CheckpointError as err:
+            sys.exit(f"error: cannot resume: {err}")
+        cfg = config_from_dict(Config, ckpt["config"])
+    else:
+        run_dir = make_run_dir(PAPER, cfg.env, cfg.seed, args.out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    save_config(cfg, run_dir / "config.json")
+    run = Run(cfg, run_dir, load_modules(use_solution), ckpt)
+    print(f"run folder: {run_dir}  ({cfg.env}, {cfg.obs}, preset-resolved steps {cfg.steps}, "
+          f"torch threads {torch.get_num_threads()})")
+    log = RunLogger(run_dir, total=cfg.steps, initial=run.progress["env_steps"], desc="dreamer")
+    try:
+        train_loop(run, log)
+        run.save()
+        finish(run)
+        run.save()
+    except KeyboardInterrupt:
+        run.save()
+        print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
+        raise SystemExit(130) from None
+    finally:
+        log.close()
+    print(f"done in {run.elapsed() / 60:.1f} min. Evaluate with:\n  python -m {__package__}.eval "
+          f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
+    return run_dir
+
+
+def make_bench(cfg: Config):
+    """For `python -m common.bench paper2_dreamerv1`: one Dreamer update, one acting step."""
+    from common.bench import Bench
+
+    mods = load_modules(set())
+    env = make_env(cfg.env, obs=cfg.obs, size=64, action_repeat=cfg.action_repeat, seed=cfg.seed)
+    info = env_info(env)
+    agent = mods["agent"].Dreamer(info["obs_shape"], info["action_dim"], cfg, cfg.device)
+    buffer = mods["buffer"].SequenceBuffer(4 * cfg.length, info["obs_shape"], info["action_dim"], info["pixels"])
+    obs, _ = env.reset()
+    buffer.start_episode(obs)
+    for _ in range(2 * cfg.length):
+        action = env.action_space.sample()
+        obs, reward, term, trunc, _ = env.step(action)
+        buffer.add(obs, np.clip(action / env.action_space.high, -1, 1), reward, term)
+        if term or trunc:
+            obs, _ = env.reset()
+            buffer.start_episode(obs)
+    holder: dict[str, Any] = {"obs": obs, "state": None}
+
+    def act() -> None:
+        action, holder["state"] = agent.policy(holder["obs"], holder["state"], True)
+        holder["obs"], _, term, trunc, _ = env.step(to_env_action(action, env))
+        if term or trunc:
+            holder["obs"], holder["state"] = env.reset()[0], None
+
+    return Bench(update=lambda: agent.update(buffer.sample(cfg.batch, cfg.length, cfg.device)), act=act,
+                 modules=[agent.wm, agent.actor, agent.value],
+                 act_label="acting step (encoder + RSSM + actor, batch 1, + env step)",
+                 note=f"update = world model + actor + value on a {cfg.batch}x{cfg.length} batch, "
+                      f"imagining {cfg.horizon} steps from each of the {cfg.batch * cfg.length} states")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UnknownEnvError as err:
+        sys.exit(f"error: {err}")

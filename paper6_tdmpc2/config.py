@@ -1,0 +1,84 @@
+"""Every setting of chapter 6 in one place. Field defaults are the official 5M single-task config.
+
+Sources: Hansen, Su & Wang, "TD-MPC2: Scalable, Robust World Models for Continuous Control" (ICLR 2024),
+arXiv:2310.16828, Table 6 (hyperparameters) and the authors' code, nicklashansen/tdmpc2:
+tdmpc2/config.yaml (every default below) and tdmpc2/common/__init__.py (MODEL_SIZE: the "5" model is
+enc_dim 256, mlp_dim 512, latent_dim 512, 2 encoder layers, 5 Q-functions).
+
+Model sizes, for comparison (parameters for a DMControl-sized task):
+    official 1M: enc 256, mlp 384, latent 128, num_q 2     official 5M: enc 256, mlp 512, latent 512, num_q 5
+    our `cpu`:   enc 128, mlp 128, latent 64,  num_q 5     (about 0.2M parameters: smaller than the
+                 smallest official model, so that planning 512 samples x 6 iterations takes a few ms on
+                 one CPU thread; Pendulum's 3-d state needs no more)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Config:
+    env: str = "Pendulum-v1"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # torch.set_num_threads; 0 = torch's default (one per core)
+    action_repeat: int = 1  # the official DMControl wrapper repeats 2; gymnasium tasks run at 1
+    # training (config.yaml)
+    steps: int = 10_000_000  # environment steps (after action repeat)
+    seed_steps: int = 0  # random-action steps first; 0 = max(1000, 5 * episode length) (envs/__init__.py)
+    buffer_size: int = 1_000_000
+    batch_size: int = 256
+    reward_coef: float = 0.1
+    value_coef: float = 0.1
+    consistency_coef: float = 20.0
+    rho: float = 0.5  # temporal weight rho^t of the losses along the horizon (eq. 3)
+    lr: float = 3e-4
+    enc_lr_scale: float = 0.3  # the encoder learns at lr * 0.3
+    grad_clip_norm: float = 20.0
+    tau: float = 0.01  # Polyak rate of the target Qs, and momentum of the running Q scale
+    discount_denom: float = 5.0  # discount = clip((L/5 - 1) / (L/5), 0.95, 0.995) for episode length L
+    discount_min: float = 0.95
+    discount_max: float = 0.995
+    # planning (MPPI, §3.2)
+    mpc: bool = True  # act by planning; False = act with the policy prior alone
+    iterations: int = 6
+    num_samples: int = 512
+    num_elites: int = 64
+    num_pi_trajs: int = 24
+    horizon: int = 3
+    min_std: float = 0.05
+    max_std: float = 2.0
+    temperature: float = 0.5
+    # actor (policy prior)
+    log_std_min: float = -10.0
+    log_std_max: float = 2.0
+    entropy_coef: float = 1e-4
+    # critic: discrete regression over 101 bins on [-10, 10] in symlog space
+    num_bins: int = 101
+    vmin: float = -10.0
+    vmax: float = 10.0
+    # architecture (MODEL_SIZE[5])
+    num_enc_layers: int = 2
+    enc_dim: int = 256
+    mlp_dim: int = 512
+    latent_dim: int = 512
+    num_q: int = 5
+    dropout: float = 0.01  # on the first layer of each Q-function
+    simnorm_dim: int = 8  # SimNorm groups of 8
+    # evaluation and bookkeeping (official: eval_freq 20k, 10 episodes)
+    eval_every: int = 20_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 20_000
+
+
+PRESETS: dict[str, dict] = {
+    # seconds, for CI: a few hundred steps of a tiny model and a tiny planner
+    "smoke": dict(steps=300, seed_steps=200, batch_size=16, enc_dim=32, mlp_dim=32, latent_dim=16, num_q=2,
+                  num_samples=32, num_elites=8, num_pi_trajs=4, iterations=2, eval_every=300,
+                  eval_episodes=1, checkpoint_every=300, buffer_size=1000, threads=1),
+    # a 2-core laptop: Pendulum-v1 swung up within 5,000 env steps and 20 minutes (docs/results/)
+    "cpu": dict(steps=5_000, enc_dim=128, mlp_dim=128, latent_dim=64, eval_every=1_000, eval_episodes=3,
+                checkpoint_every=1_000, threads=1),
+    "paper": {},
+}

@@ -1,0 +1,429 @@
+"""The TD-MPC2 world model and its losses (Hansen, Su & Wang 2024, §3, eqs. 1-4, Appendix A).
+
+An *implicit* world model: it never reconstructs an observation. Five parts, all small MLPs
+(Linear -> LayerNorm -> Mish), acting on a latent z that SimNorm keeps on a product of simplices:
+
+    encoder     z   = h(s)                 s (B, D) -> z (B, L)
+    dynamics    z'  = d(z, a)              latent transition, trained to match h(s') (latent consistency)
+    reward      r^  = R(z, a)              101 logits of a two-hot distribution over symlog(r)
+    Q-ensemble  q^  = Q_i(z, a), i=1..5    101 logits each, trained by TD learning
+    policy      a   ~ p(z)                 the "policy prior": a squashed Gaussian, guides the planner
+
+One update (eq. 3, `model_loss`): encode s_0, roll the dynamics H steps with the replayed actions, and
+score each step t with weight rho^t: ||z_{t+1} - sg(h(s_{t+1}))||^2 (x20), CE(R, r_t) (x0.1) and
+CE(Q_i, r_t + gamma * Q_target(z'_{t+1}, p(z'_{t+1}))) (x0.1). The policy (eq. 4, `policy_loss`) then
+climbs the Q-values, divided by a running 5th-95th percentile range so one entropy coefficient suits every
+reward scale. Official code: nicklashansen/tdmpc2, tdmpc2/common/{layers,math,world_model,scale}.py and
+tdmpc2/tdmpc2.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ---------------------------------------------------------------- SimNorm and the two-hot helpers
+
+
+def simnorm(x: torch.Tensor, group: int = 8) -> torch.Tensor:
+    """Simplicial normalisation (§3.1): split the last axis into groups of `group`, softmax each group.
+
+    x (..., L) with L divisible by `group` -> (..., L), each group of `group` numbers >= 0 summing to 1.
+    """
+    # TODO(6.1): view x as (..., L // group, group), softmax over the last axis (within one group), and
+    # view it back as (..., L).
+    # BEGIN SOLUTION
+    shape = x.shape
+    return F.softmax(x.reshape(*shape[:-1], -1, group), dim=-1).reshape(shape)
+    # END SOLUTION
+
+
+class SimNorm(nn.Module):
+    def __init__(self, group: int = 8) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return simnorm(x, self.group)
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """sign(x) * ln(1 + |x|) (DreamerV3 eq. 9; TD-MPC2 regresses rewards and values in this space)."""
+    # TODO(6.2): symlog squashes magnitudes and keeps the sign; symexp (below) is its inverse.
+    # BEGIN SOLUTION
+    return torch.sign(x) * torch.log1p(x.abs())
+    # END SOLUTION
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    """sign(x) * (exp(|x|) - 1), the inverse of symlog."""
+    # TODO(6.2): the inverse of symlog: symexp(symlog(x)) == x.
+    # BEGIN SOLUTION
+    return torch.sign(x) * torch.expm1(x.abs())
+    # END SOLUTION
+
+
+def two_hot(x: torch.Tensor, num_bins: int, vmin: float, vmax: float) -> torch.Tensor:
+    """Soft two-hot encoding of symlog(x) over `num_bins` evenly spaced bins on [vmin, vmax].
+
+    x (...,) -> (..., num_bins). y = clamp(symlog(x), vmin, vmax) falls between two neighbouring bins
+    b_k <= y <= b_{k+1}; they get weights (b_{k+1} - y) / delta and (y - b_k) / delta, the rest 0, so the
+    weights sum to 1 and their mean sum_k w_k b_k is y exactly.
+    """
+    # TODO(6.2): go to symlog space first (the bins live there), clamp, find the lower bin
+    # k = floor((y - vmin) / delta) and the fraction past it; put 1 - frac on bin k and frac on bin k+1
+    # (scatter_add_ on the last axis handles y == vmax, where k + 1 does not exist).
+    # BEGIN SOLUTION
+    y = symlog(x).clamp(vmin, vmax)
+    delta = (vmax - vmin) / (num_bins - 1)
+    pos = (y - vmin) / delta  # (...,) in [0, num_bins - 1]
+    low = pos.floor().clamp(0, num_bins - 1)
+    frac = (pos - low).unsqueeze(-1)  # (..., 1)
+    low = low.long().unsqueeze(-1)
+    high = (low + 1).clamp(max=num_bins - 1)
+    out = torch.zeros(*y.shape, num_bins, dtype=y.dtype, device=y.device)
+    out.scatter_add_(-1, low, 1 - frac)
+    out.scatter_add_(-1, high, frac)
+    return out
+    # END SOLUTION
+
+
+def two_hot_inv(logits: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
+    """The scalar a distributional head predicts: symexp(sum_k softmax(logits)_k * b_k).
+
+    logits (..., num_bins) -> (...,). The expectation is taken in symlog space, then mapped back.
+    """
+    # TODO(6.3): softmax over the bins, expectation against torch.linspace(vmin, vmax, num_bins), symexp.
+    # BEGIN SOLUTION
+    bins = torch.linspace(vmin, vmax, logits.shape[-1], dtype=logits.dtype, device=logits.device)
+    return symexp((F.softmax(logits, dim=-1) * bins).sum(-1))
+    # END SOLUTION
+
+
+def soft_ce(logits: torch.Tensor, target: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
+    """Cross-entropy between the head's distribution and the two-hot encoding of a scalar target.
+
+    logits (..., num_bins), target (...,) -> (...,):  -sum_k two_hot(target)_k * log_softmax(logits)_k.
+    """
+    # TODO(6.3): encode the target with two_hot (same bins), then the cross-entropy with log_softmax.
+    # BEGIN SOLUTION
+    target = two_hot(target, logits.shape[-1], vmin, vmax)
+    return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
+    # END SOLUTION
+
+
+# ---------------------------------------------------------------- the networks
+
+
+class NormedLinear(nn.Sequential):
+    """Linear -> [Dropout] -> LayerNorm -> activation (Mish by default): TD-MPC2's building block."""
+
+    def __init__(self, in_dim: int, out_dim: int, act: nn.Module | None = None, dropout: float = 0.0) -> None:
+        layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers, nn.LayerNorm(out_dim), act if act is not None else nn.Mish())
+
+
+def mlp(in_dim: int, hidden: list[int], out_dim: int, act: nn.Module | None = None,
+        dropout: float = 0.0) -> nn.Sequential:
+    """NormedLinear hidden layers (dropout on the first only); the last layer is a plain Linear, or a
+    NormedLinear ending in `act` when one is given (the encoder and dynamics end in SimNorm)."""
+    dims = [in_dim, *hidden]
+    layers: list[nn.Module] = [NormedLinear(dims[i], dims[i + 1], dropout=dropout if i == 0 else 0.0)
+                               for i in range(len(hidden))]
+    layers.append(NormedLinear(dims[-1], out_dim, act=act) if act is not None else nn.Linear(dims[-1], out_dim))
+    return nn.Sequential(*layers)
+
+
+def last_linear(net: nn.Sequential) -> nn.Linear:
+    """The output layer of an `mlp` without a final activation."""
+    layer = net[-1]
+    assert isinstance(layer, nn.Linear), "this mlp ends in a NormedLinear, not a plain output layer"
+    return layer
+
+
+def init_weights(model: TDMPC2Model) -> None:
+    """TD-MPC2's initialisation (official common/init.py and world_model.py).
+
+    Every nn.Linear: weights from a truncated normal with std 0.02, biases 0. Then the output layers of
+    the reward head and of every Q-function get weight 0 too, so that at the start every predicted reward
+    and value is exactly 0 (a uniform distribution over the symmetric bins decodes to symexp(0) = 0).
+    LayerNorms keep PyTorch's default (weight 1, bias 0).
+    """
+    # TODO(6.4): loop over model.modules(); for each nn.Linear use nn.init.trunc_normal_(w, std=0.02) and
+    # nn.init.zeros_(b). Then zero the weights of last_linear(model.reward_head) and of
+    # last_linear(q) for every q in model.Qs.
+    # BEGIN SOLUTION
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+    for net in [model.reward_head, *model.Qs]:
+        nn.init.zeros_(last_linear(net).weight)
+    # END SOLUTION
+
+
+class TDMPC2Model(nn.Module):
+    """Encoder, latent dynamics, reward head, Q-ensemble (+ its target copy) and the policy prior."""
+
+    def __init__(self, obs_dim: int, action_dim: int, cfg) -> None:
+        super().__init__()
+        self.action_dim, self.num_q = action_dim, cfg.num_q
+        self.num_bins, self.vmin, self.vmax = cfg.num_bins, cfg.vmin, cfg.vmax
+        L, M = cfg.latent_dim, cfg.mlp_dim
+        self.encoder = mlp(obs_dim, [cfg.enc_dim] * max(cfg.num_enc_layers - 1, 1), L,
+                           act=SimNorm(cfg.simnorm_dim))
+        self.dynamics = mlp(L + action_dim, [M, M], L, act=SimNorm(cfg.simnorm_dim))
+        self.reward_head = mlp(L + action_dim, [M, M], cfg.num_bins)
+        self.policy = mlp(L, [M, M], 2 * action_dim)  # mean and (unbounded) log-std
+        self.Qs = nn.ModuleList([mlp(L + action_dim, [M, M], cfg.num_bins, dropout=cfg.dropout)
+                                 for _ in range(cfg.num_q)])
+        self.register_buffer("log_std_min", torch.tensor(float(cfg.log_std_min)))
+        self.register_buffer("log_std_max", torch.tensor(float(cfg.log_std_max)))
+        init_weights(self)
+        self.target_Qs = copy.deepcopy(self.Qs).requires_grad_(False)  # Polyak-averaged copy (§3.1)
+        self.target_Qs.eval()
+
+    def train(self, mode: bool = True) -> TDMPC2Model:
+        super().train(mode)
+        self.target_Qs.eval()  # the targets never use dropout
+        return self
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs (..., D) -> z (..., L)."""
+        return self.encoder(obs)
+
+    def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """z (..., L), a (..., A) -> z' (..., L)."""
+        return self.dynamics(torch.cat([z, a], -1))
+
+    def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """z (..., L), a (..., A) -> reward logits (..., num_bins); two_hot_inv reads the scalar."""
+        return self.reward_head(torch.cat([z, a], -1))
+
+    def q_logits(self, z: torch.Tensor, a: torch.Tensor, net: str = "online",
+                 heads: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the chosen Q-functions: (len(heads) or num_q, ..., num_bins).
+
+        net: "online" (trained), "target" (the Polyak copy), or "detached": the online Qs with their
+        parameters detached, so a loss through them moves the *inputs* (the policy's actions) but never
+        the Qs (what the policy loss needs).
+        """
+        za = torch.cat([z, a], -1)
+        qs = self.target_Qs if net == "target" else self.Qs
+        idx = range(self.num_q) if heads is None else heads.tolist()
+        if net == "detached":
+            out = []
+            for i in idx:
+                params = {k: v.detach() for k, v in qs[i].named_parameters()}
+                out.append(torch.func.functional_call(qs[i], params, (za,)))
+            return torch.stack(out)
+        return torch.stack([qs[i](za) for i in idx])
+
+    def pi(self, z: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Sample from the policy prior, a tanh-squashed Gaussian (official world_model.pi, math.squash).
+
+        z (..., L) -> action (..., A) in (-1, 1), info {"mean": tanh(mu) (..., A), "log_std" (..., A),
+        "log_prob" (...,)}. eps (..., A): the standard normal noise, drawn here when not given.
+            log_std = log_std_min + (log_std_max - log_std_min) * (tanh(raw) + 1) / 2      in [-10, 2]
+            u = mu + exp(log_std) * eps,   action = tanh(u)
+            log_prob = sum_A [ log N(eps; 0, 1) - log_std ] - sum_A log(1 - action^2 + 1e-6)
+        """
+        # TODO(6.5): split self.policy(z) into mu and raw log-std with .chunk(2, -1), bound the log-std
+        # smoothly with tanh, sample u = mu + std * eps, squash with tanh and correct the log-density for
+        # the squashing (change of variables).
+        # BEGIN SOLUTION
+        mu, raw = self.policy(z).chunk(2, dim=-1)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1)
+        if eps is None:
+            eps = torch.randn_like(mu)
+        action = torch.tanh(mu + eps * log_std.exp())
+        log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - torch.log(F.relu(1 - action.pow(2)) + 1e-6).sum(-1)
+        return action, {"mean": torch.tanh(mu), "log_std": log_std, "log_prob": log_prob}
+        # END SOLUTION
+
+    def Q(self, z: torch.Tensor, a: torch.Tensor, reduce: str = "min", net: str = "online") -> torch.Tensor:
+        """Q-value of (z, a) from the ensemble (official world_model.Q).
+
+        reduce="all": the logits of every head (num_q, ..., num_bins). "min" / "avg": pick two *different*
+        heads at random (torch.randperm(num_q)[:2]), decode each with two_hot_inv, return their minimum
+        (for TD targets: fights over-estimation) or mean (for planning and the policy): (...,).
+        """
+        # TODO(6.6): for "all" return self.q_logits(z, a, net); else choose 2 random heads, decode both
+        # with two_hot_inv(…, self.vmin, self.vmax) and take .min(0).values or .mean(0).
+        # BEGIN SOLUTION
+        if reduce == "all":
+            return self.q_logits(z, a, net)
+        heads = torch.randperm(self.num_q)[:2]
+        q = two_hot_inv(self.q_logits(z, a, net, heads), self.vmin, self.vmax)  # (2, ...)
+        return q.min(0).values if reduce == "min" else q.mean(0)
+        # END SOLUTION
+
+
+# ---------------------------------------------------------------- targets
+
+
+def discount_from_episode_length(length: int, denom: float = 5.0, low: float = 0.95,
+                                 high: float = 0.995) -> float:
+    """The official heuristic (tdmpc2.py, _get_discount): longer episodes, longer horizons.
+
+    gamma = clip((L / denom - 1) / (L / denom), low, high); e.g. L = 200 -> 0.975, L = 1000 -> 0.995.
+    """
+    # TODO(6.7): frac = length / denom; return (frac - 1) / frac clipped to [low, high].
+    # BEGIN SOLUTION
+    frac = length / denom
+    return float(min(max((frac - 1) / frac, low), high))
+    # END SOLUTION
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """Polyak averaging: theta_target <- (1 - tau) * theta_target + tau * theta_online, in place."""
+    # TODO(6.7): walk target.parameters() and online.parameters() together; move each target a fraction
+    # tau toward its online twin (Tensor.lerp_ does exactly this).
+    # BEGIN SOLUTION
+    for p_target, p_online in zip(target.parameters(), online.parameters(), strict=True):
+        p_target.lerp_(p_online, tau)
+    # END SOLUTION
+
+
+def td_target(model: TDMPC2Model, next_z: torch.Tensor, reward: torch.Tensor, discount: float) -> torch.Tensor:
+    """The TD target of eq. 3: r_t + gamma * min of 2 target Qs at (z_{t+1}, a ~ p(z_{t+1})).
+
+    next_z (..., L) = h(s_{t+1}), reward (...,) -> (...,). A *target*: no gradient may flow through it.
+    """
+    # TODO(6.8): under torch.no_grad(): sample the next action from model.pi, evaluate
+    # model.Q(next_z, action, "min", net="target"), return reward + discount * that.
+    # BEGIN SOLUTION
+    with torch.no_grad():
+        action, _ = model.pi(next_z)
+        return reward + discount * model.Q(next_z, action, "min", net="target")
+    # END SOLUTION
+
+
+class RunningScale(nn.Module):
+    """A running estimate S of the spread of Q-values (official common/scale.py).
+
+    update(q): S <- (1 - tau) * S + tau * max(P95(q) - P5(q), 1), percentiles over the batch; S starts
+    at 1. forward(q) = q / S. Dividing by S makes the policy loss insensitive to the reward scale.
+    """
+
+    def __init__(self, tau: float = 0.01) -> None:
+        super().__init__()
+        self.tau = tau
+        self.register_buffer("value", torch.ones(()))
+
+    @torch.no_grad()
+    def update(self, q: torch.Tensor) -> None:
+        """q (B,) (any shape: all its numbers count) -> moves self.value in place."""
+        # TODO(6.9): the 5th and 95th percentiles of q (torch.quantile, linear interpolation), their
+        # difference clamped to at least 1, then self.value.lerp_(that, self.tau).
+        # BEGIN SOLUTION
+        p5, p95 = torch.quantile(q.detach().flatten().float(), torch.tensor([0.05, 0.95], device=q.device))
+        self.value.lerp_((p95 - p5).clamp(min=1.0), self.tau)
+        # END SOLUTION
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        return q / self.value
+
+
+# ---------------------------------------------------------------- the losses
+
+
+def model_loss(model: TDMPC2Model, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
+               discount: float, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """Eq. 3: the rho-weighted consistency, reward and value losses over a horizon of H steps.
+
+    obs (H+1, B, D): s_0..s_H; action (H, B, A): a_t taken in s_t; reward (H, B): r_t received for it.
+    Returns (total, {"consistency", "reward", "value"}, zs (H+1, B, L) the latent rollout z_0..z_H).
+        consistency = 1/H     * sum_t rho^t * mean (z_{t+1} - sg(h(s_{t+1})))^2        (F.mse_loss)
+        reward      = 1/H     * sum_t rho^t * mean_B CE(R(z_t, a_t), r_t)
+        value       = 1/(H*N) * sum_t rho^t * sum_i mean_B CE(Q_i(z_t, a_t), td_target_t)
+        total = consistency_coef * consistency + reward_coef * reward + value_coef * value
+    """
+    # TODO(6.10): targets first under no_grad (next_z = model.encode(obs[1:]); td_target); then z_0 =
+    # encode(obs[0]) and roll z_{t+1} = model.next(z_t, action[t]); weight step t by cfg.rho ** t.
+    # BEGIN SOLUTION
+    H = action.shape[0]
+    with torch.no_grad():
+        next_z = model.encode(obs[1:])  # (H, B, L)
+        td = td_target(model, next_z, reward, discount)  # (H, B)
+    z = model.encode(obs[0])  # (B, L)
+    zs, consistency = [z], 0.0
+    for t in range(H):
+        z = model.next(z, action[t])
+        consistency = consistency + cfg.rho**t * F.mse_loss(z, next_z[t])
+        zs.append(z)
+    zs = torch.stack(zs)  # (H+1, B, L)
+    rho = cfg.rho ** torch.arange(H, dtype=obs.dtype, device=obs.device)  # (H,)
+    reward_ce = soft_ce(model.reward(zs[:-1], action), reward, model.vmin, model.vmax)  # (H, B)
+    q_ce = soft_ce(model.Q(zs[:-1], action, "all"), td.unsqueeze(0), model.vmin, model.vmax)  # (N, H, B)
+    consistency = consistency / H
+    reward_loss = (rho * reward_ce.mean(-1)).sum() / H
+    value_loss = (rho * q_ce.mean(-1).sum(0)).sum() / (H * model.num_q)
+    total = cfg.consistency_coef * consistency + cfg.reward_coef * reward_loss + cfg.value_coef * value_loss
+    return total, {"consistency": consistency, "reward": reward_loss, "value": value_loss}, zs
+    # END SOLUTION
+
+
+def policy_loss(model: TDMPC2Model, zs: torch.Tensor, scale: RunningScale,
+                cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Eq. 4: the policy prior maximises its scaled Q-value plus a little entropy, along the rollout.
+
+    zs (H+1, B, L) from model_loss. loss = mean_t rho^t * mean_B [ alpha * log p(a|z_t) - Q(z_t, a) / S ]
+    with a ~ p(z_t), Q the mean of two random heads, S the running scale updated with the Qs at t = 0,
+    alpha = cfg.entropy_coef. Only the policy may receive gradients: not the latents, not the Qs.
+    """
+    # TODO(6.11): detach zs; sample actions with model.pi; Q via model.Q(zs, a, "avg", net="detached");
+    # scale.update(q[0]) then q = scale(q); weight each step by cfg.rho ** t and average over t.
+    # BEGIN SOLUTION
+    zs = zs.detach()
+    action, info = model.pi(zs)  # (H+1, B, A)
+    q = model.Q(zs, action, "avg", net="detached")  # (H+1, B)
+    scale.update(q[0])
+    q = scale(q)
+    rho = cfg.rho ** torch.arange(zs.shape[0], dtype=q.dtype, device=q.device)  # (H+1,)
+    loss = (rho * (cfg.entropy_coef * info["log_prob"] - q).mean(-1)).mean()
+    return loss, {"entropy": -info["log_prob"].mean(), "scale": scale.value.clone()}
+    # END SOLUTION
+
+
+# ---------------------------------------------------------------- one update (no exercise)
+
+
+def make_optimizers(model: TDMPC2Model, cfg) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """Adam for the model (the encoder at lr * enc_lr_scale) and a separate Adam (eps 1e-5) for the policy."""
+    optim = torch.optim.Adam([
+        {"params": model.encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
+        {"params": [*model.dynamics.parameters(), *model.reward_head.parameters(), *model.Qs.parameters()]},
+    ], lr=cfg.lr)
+    pi_optim = torch.optim.Adam(model.policy.parameters(), lr=cfg.lr, eps=1e-5)
+    return optim, pi_optim
+
+
+def update(model: TDMPC2Model, optim: torch.optim.Optimizer, pi_optim: torch.optim.Optimizer,
+           scale: RunningScale, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], discount: float,
+           cfg) -> dict[str, float]:
+    """One TD-MPC2 update (official TDMPC2._update): model step, policy step, Polyak step."""
+    obs, action, reward = batch  # (H+1, B, D), (H, B, A), (H, B)
+    model.train()
+    total, parts, zs = model_loss(model, obs, action, reward, discount, cfg)
+    optim.zero_grad(set_to_none=True)
+    total.backward()
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+    optim.step()
+    pi_loss, pi_info = policy_loss(model, zs, scale, cfg)
+    pi_optim.zero_grad(set_to_none=True)
+    pi_loss.backward()
+    nn.utils.clip_grad_norm_(model.policy.parameters(), cfg.grad_clip_norm)
+    pi_optim.step()
+    soft_update(model.target_Qs, model.Qs, cfg.tau)
+    model.eval()
+    out = {k: v.item() for k, v in {**parts, **pi_info}.items()}
+    return {**out, "total": total.item(), "grad_norm": grad_norm.item(), "pi_loss": pi_loss.item()}

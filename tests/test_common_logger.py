@@ -1,0 +1,78 @@
+"""common.logger: run folders, JSON-lines metrics with resume, torn lines, curve plots."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+
+from common.logger import RunLogger, make_run_dir, plot_curves, read_metrics
+
+
+def test_make_run_dir_layout(tmp_path):
+    path = make_run_dir("solutions.paper1_world_models", "ALE/Pong-v5", seed=3, root=tmp_path)
+    assert path.is_dir() and path.parent == tmp_path / "paper1_world_models" / "ALE-Pong-v5"
+    assert re.fullmatch(r"\d{8}-\d{6}-s3", path.name)
+    again = make_run_dir("paper1_world_models", "ALE/Pong-v5", seed=3, root=tmp_path)
+    assert again != path and again.is_dir()  # same second: a fresh folder, never a shared one
+    out = make_run_dir("p", "e", 0, out=tmp_path / "mine" / "run")
+    assert out == tmp_path / "mine" / "run" and out.is_dir()
+
+
+def test_log_writes_json_lines_with_step_wall_and_scalars(tmp_path):
+    with RunLogger(tmp_path, total=10, desc="test", enable_bar=False) as log:
+        record = log.log(1, loss=torch.tensor(0.5), ret=np.float32(3.0), episodes=np.int64(2))
+        log.update(1)
+        log.log(2, loss=0.25)
+    assert record == {"step": 1, "wall": record["wall"], "loss": 0.5, "ret": 3.0, "episodes": 2}
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2]
+    records = read_metrics(tmp_path)
+    assert records[1]["loss"] == 0.25 and records[1]["wall"] >= records[0]["wall"] >= 0
+
+
+def test_resume_appends_and_the_wall_clock_goes_on(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 5, "wall": 100.0, "loss": 1.0}) + "\n")
+    with RunLogger(tmp_path, enable_bar=False, initial=5) as log:
+        log.log(6, loss=0.9)
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [5, 6]
+    assert records[1]["wall"] >= 100.0
+
+
+def test_bar_shows_the_live_figures(tmp_path, capsys):
+    log = RunLogger(tmp_path, total=4, desc="train")
+    log.log(1, loss=0.123456)
+    log.update(2)
+    text = str(log.bar)
+    log.close()
+    assert "loss=0.1235" in text and "2/4" in text and "train" in text
+
+
+def test_read_metrics_skips_a_torn_last_line(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2.0}\n\n{"step": 2, "lo')
+    assert read_metrics(path) == [{"step": 1, "loss": 2.0}]
+
+
+def test_plot_curves_one_panel_per_logged_key(tmp_path):
+    records = [{"step": s, "loss": 1.0 / (s + 1), "return": float(s)} for s in range(20)]
+    wide = plot_curves(records, ["loss", "return", "never_logged"], tmp_path / "wide.png", title="run")
+    assert wide == ["loss", "return"]
+    narrow = plot_curves(records, ["loss"], tmp_path / "narrow.png")
+    assert narrow == ["loss"]
+    a, b = imageio.imread(tmp_path / "wide.png"), imageio.imread(tmp_path / "narrow.png")
+    assert a.shape[0] == b.shape[0] and a.shape[1] > 1.8 * b.shape[1]  # two panels side by side
+    assert plot_curves(records, ["nothing"], tmp_path / "none.png") == []
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_plot_curves_reads_a_metrics_file(tmp_path):
+    with RunLogger(tmp_path, enable_bar=False) as log:
+        for step in range(5):
+            log.log(step, loss=float(5 - step))
+    assert plot_curves(tmp_path / "metrics.jsonl", ["loss"], tmp_path / "curve.png", x="wall") == ["loss"]
+    assert imageio.imread(tmp_path / "curve.png").ndim == 3

@@ -1,0 +1,96 @@
+"""Each chapter's train.py (smoke preset) and eval.py run on the real environment, and bad input gets
+one clear sentence: an unknown env id, a bad flag, a truncated checkpoint, another paper's checkpoint.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p.name for p in (ROOT / "solutions").glob("paper*") if (p / "train.py").exists())
+pytestmark = pytest.mark.slow
+
+
+def run(args: list[str], cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def one_sentence(proc: subprocess.CompletedProcess) -> str:
+    """The error a user sees: no traceback, a short message on stderr."""
+    err = proc.stderr.strip()
+    assert proc.returncode != 0, f"expected a failure, got exit 0:\n{proc.stdout[-2000:]}"
+    assert "Traceback" not in err, f"expected one clear sentence, got a traceback:\n{err[-3000:]}"
+    return err.splitlines()[-1]
+
+
+@pytest.fixture(scope="module", params=CHAPTERS or [None])
+def trained(request, tmp_path_factory) -> tuple[str, Path]:
+    """Train the reference with the smoke preset once per chapter; yields (chapter, run_dir)."""
+    if request.param is None:
+        pytest.skip("no chapter with a train.py yet")
+    out = tmp_path_factory.mktemp(request.param)
+    proc = run(["-m", f"solutions.{request.param}.train", "--preset", "smoke", "--out", str(out)])
+    assert proc.returncode == 0, f"smoke training failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert (out / "checkpoint.pt").exists(), "train.py --preset smoke must leave checkpoint.pt in --out"
+    return request.param, out
+
+
+def test_smoke_train_then_eval(trained) -> None:
+    chapter, out = trained
+    proc = run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(out / "checkpoint.pt"), "--episodes", "1"])
+    assert proc.returncode == 0, f"eval failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert "±" in proc.stdout, f"eval should print mean ± std, printed:\n{proc.stdout[-1000:]}"
+
+
+def test_template_train_runs_with_the_reference_modules(trained, tmp_path) -> None:
+    """The student's train.py, started from inside the folder, with every module taken from solutions/."""
+    chapter, _ = trained
+    proc = run(["train.py", "--preset", "smoke", "--use-solution", "all", "--out", str(tmp_path)],
+               cwd=ROOT / chapter)
+    assert proc.returncode == 0, f"{chapter}/train.py failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_resume_goes_on_from_a_checkpoint(trained, tmp_path) -> None:
+    chapter, out = trained
+    proc = run(["-m", f"solutions.{chapter}.train", "--resume", str(out)])
+    assert proc.returncode == 0, f"--resume failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+
+
+@pytest.mark.parametrize("flags, words", [(["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+                                          (["--no-such-flag"], "unrecognized arguments"),
+                                          (["--preset", "huge"], "invalid choice")])
+def test_bad_training_input_is_one_sentence(trained, flags, words, tmp_path) -> None:
+    chapter, _ = trained
+    line = one_sentence(run(["-m", f"solutions.{chapter}.train", *flags, "--out", str(tmp_path)]))
+    assert words in line, f"the message should name the problem ({words!r}), got: {line}"
+
+
+def test_truncated_checkpoint_is_one_sentence(trained, tmp_path) -> None:
+    chapter, out = trained
+    data = (out / "checkpoint.pt").read_bytes()
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    line = one_sentence(run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(bad), "--episodes", "1"]))
+    assert "truncated.pt" in line, f"the message should name the file, got: {line}"
+
+
+def test_checkpoint_of_another_paper_is_one_sentence(trained, tmp_path) -> None:
+    chapter, _ = trained
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, paper="paper0_other", step=0, config={}, weights=torch.zeros(2))
+    line = one_sentence(run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(other), "--episodes", "1"]))
+    assert "paper0_other" in line, f"the message should say which paper saved it, got: {line}"
+
+
+def test_missing_checkpoint_is_one_sentence(trained, tmp_path) -> None:
+    chapter, _ = trained
+    line = one_sentence(run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(tmp_path / "nope.pt")]))
+    assert "nope.pt" in line
