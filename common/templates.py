@@ -324,6 +324,12 @@ def todo_marks(root: Path, paper: str) -> dict[str, str]:
     return marks
 
 
+def _around(line: str, col: int) -> str:
+    """Up to 80 characters of `line` around column `col`."""
+    start = max(0, col - 30)
+    return ("..." if start else "") + line[start:start + 80]
+
+
 def _first_difference(committed: bytes, generated: bytes) -> str:
     try:
         a, b = committed.decode("utf-8").splitlines(), generated.decode("utf-8").splitlines()
@@ -331,8 +337,9 @@ def _first_difference(committed: bytes, generated: bytes) -> str:
         return "(binary file)"
     for n, (x, y) in enumerate(zip(a, b, strict=False), 1):
         if x != y:
-            return (f"first at line {n}: the file has {x.strip()[:80]!r} "
-                    f"where the template has {y.strip()[:80]!r}")
+            col = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
+            return (f"first at line {n}, column {col + 1}: the file has {_around(x, col)!r} "
+                    f"where the template has {_around(y, col)!r}")
     n = min(len(a), len(b)) + 1
     return f"first at line {n}: " + ("the file has extra lines" if len(a) > len(b) else "the file ends early")
 

@@ -20,10 +20,17 @@ from torch import nn
 
 from common.world_model import Trajectory
 
-from .actor_critic import Actor, actor_loss, discount_weights, imagine_ahead, lambda_return, value_loss
+from .actor_critic import (  # noqa: F401 (the TODOs of 2.8 and 2.13 use all of them)
+    Actor,
+    actor_loss,
+    discount_weights,
+    imagine_ahead,
+    lambda_return,
+    value_loss,
+)
 from .buffer import preprocess_obs
-from .networks import DenseHead, make_decoder, make_encoder, normal_log_prob
-from .rssm import RSSM, State, kl_loss
+from .networks import DenseHead, make_decoder, make_encoder, normal_log_prob  # noqa: F401
+from .rssm import RSSM, State, kl_loss  # noqa: F401
 
 
 class WorldModel(nn.Module):
@@ -117,7 +124,6 @@ class Dreamer:
         model is left as it is (its gradients from the actor loss are never applied). Both steps clip the
         gradient norm at cfg.grad_clip.
         """
-        cfg = self.cfg
         # TODO(2.13): feats = imagine_ahead(...); reward and value heads on feats; pcont = discount;
         # returns = lambda_return(reward[:, :-1], value[:, :-1], pcont[:, :-1], value[:, -1], lam);
         # weights = discount_weights(pcont); actor step; then value step on feats[:, :-1].detach().
@@ -157,7 +163,8 @@ class Dreamer:
 
     # ------------------------------------------------ saving
     def state_dict(self) -> dict[str, Any]:
-        return {"wm": self.wm.state_dict(), "actor": self.actor.state_dict(), "value": self.value.state_dict(),
+        return {"wm": self.wm.state_dict(), "actor": self.actor.state_dict(),
+                "value": self.value.state_dict(),
                 "model_opt": self.model_opt.state_dict(), "actor_opt": self.actor_opt.state_dict(),
                 "value_opt": self.value_opt.state_dict()}
 

@@ -51,7 +51,11 @@ class SequenceBuffer:
 
     def sample(self, batch: int, length: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """`batch` chunks of `length` consecutive steps as float32 tensors (see the module docstring)."""
-        raw = self.replay.sample(batch, length, self.rng)
-        # TODO(2.1): turn the numpy batch into float32 tensors on `device`: obs through preprocess_obs,
-        # action and reward as they are, is_first as 0.0/1.0 floats (the RSSM multiplies by 1 - is_first).
-        raise NotImplementedError("TODO(2.1): turn the numpy batch into float32 tensors on `device`: obs...")
+        return to_tensors(self.replay.sample(batch, length, self.rng), device)
+
+
+def to_tensors(raw: dict[str, np.ndarray], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """A batch of EpisodeReplay.sample (numpy) as the training step reads it (see the module docstring)."""
+    # TODO(2.1): float32 tensors on `device`: obs through preprocess_obs, action and reward as they are,
+    # is_first as 0.0/1.0 floats (the RSSM multiplies by 1 - is_first). Leave out `terminated`.
+    raise NotImplementedError("TODO(2.1): float32 tensors on `device`: obs through preprocess_obs...")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401 (used in TODO 2.7)
 from torch import nn
 
 from common.nets import mlp
@@ -35,8 +35,9 @@ class ConvEncoder(nn.Module):
     def __init__(self, channels: int = 3, depth: int = 32) -> None:
         super().__init__()
         # (N,3,64,64) -> (N,32,31,31) -> (N,64,14,14) -> (N,128,6,6) -> (N,256,2,2)
-        self.convs = nn.ModuleList([nn.Conv2d(channels, depth, 4, 2), nn.Conv2d(depth, 2 * depth, 4, 2),
-                                    nn.Conv2d(2 * depth, 4 * depth, 4, 2), nn.Conv2d(4 * depth, 8 * depth, 4, 2)])
+        self.convs = nn.ModuleList([
+            nn.Conv2d(channels, depth, 4, 2), nn.Conv2d(depth, 2 * depth, 4, 2),
+            nn.Conv2d(2 * depth, 4 * depth, 4, 2), nn.Conv2d(4 * depth, 8 * depth, 4, 2)])
         self.out_dim = 32 * depth
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

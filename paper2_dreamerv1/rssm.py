@@ -15,7 +15,7 @@ concat(stoch, deter) (B, S + D). Sequences are batch first: (B, T, ...).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401 (used in TODOs 2.2-2.4)
 from torch import nn
 
 State = dict[str, torch.Tensor]  # {"mean", "std", "stoch": (B, S), "deter": (B, D)}, or (B, T, ...)

@@ -286,8 +286,10 @@ def finish(run: Run) -> None:
                     run.dir / "curve.png", title=f"Dreamer on {run.cfg.env} ({run.cfg.obs})")
     score, episode = run.evaluate()
     path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10)
-    evals = [r["eval_return"] for r in read_metrics(metrics) if "eval_return" in r] if metrics.exists() else []
-    summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs, "minutes": round(run.elapsed() / 60, 2),
+    records = read_metrics(metrics) if metrics.exists() else []
+    evals = [r["eval_return"] for r in records if "eval_return" in r]
+    summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs,
+               "minutes": round(run.elapsed() / 60, 2),
                "env_steps": run.progress["env_steps"], "updates": run.progress["updates"],
                "final_eval": score, "evals": evals, "dream": str(path)}
     (run.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -337,7 +339,8 @@ def make_bench(cfg: Config):
     env = make_env(cfg.env, obs=cfg.obs, size=64, action_repeat=cfg.action_repeat, seed=cfg.seed)
     info = env_info(env)
     agent = mods["agent"].Dreamer(info["obs_shape"], info["action_dim"], cfg, cfg.device)
-    buffer = mods["buffer"].SequenceBuffer(4 * cfg.length, info["obs_shape"], info["action_dim"], info["pixels"])
+    buffer = mods["buffer"].SequenceBuffer(4 * cfg.length, info["obs_shape"], info["action_dim"],
+                                           info["pixels"])
     obs, _ = env.reset()
     buffer.start_episode(obs)
     for _ in range(2 * cfg.length):
@@ -367,3 +370,6 @@ if __name__ == "__main__":
         main()
     except UnknownEnvError as err:
         sys.exit(f"error: {err}")
+    except NotImplementedError as err:  # a template's unfinished step
+        sys.exit(f"error: {err} -- not written yet: finish that step (IMPLEMENTATION_GUIDE.md, chapter 2) "
+                 "or take its module from the reference with --use-solution.")

@@ -23,10 +23,10 @@ class Config:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch.set_num_threads; 0 = torch's default (one per core)
-    action_repeat: int = 1  # the official DMControl wrapper repeats 2; gymnasium tasks run at 1
-    # training (config.yaml)
-    steps: int = 10_000_000  # environment steps (after action repeat)
-    seed_steps: int = 0  # random-action steps first; 0 = max(1000, 5 * episode length) (envs/__init__.py)
+    action_repeat: int = 2  # each action is held for 2 env steps (official envs/dmcontrol.py)
+    # training (config.yaml); every step count is in env steps (frames), action repeat included
+    steps: int = 10_000_000
+    seed_steps: int = 0  # random actions first; 0 = max(1000, 5 x episode length) agent steps (envs/__init__.py)
     buffer_size: int = 1_000_000
     batch_size: int = 256
     reward_coef: float = 0.1
@@ -78,7 +78,7 @@ PRESETS: dict[str, dict] = {
                   num_samples=32, num_elites=8, num_pi_trajs=4, iterations=2, eval_every=300,
                   eval_episodes=1, checkpoint_every=300, buffer_size=1000, threads=1),
     # a 2-core laptop: Pendulum-v1 swung up within 5,000 env steps and 20 minutes (docs/results/)
-    "cpu": dict(steps=5_000, enc_dim=128, mlp_dim=128, latent_dim=64, eval_every=1_000, eval_episodes=3,
-                checkpoint_every=1_000, threads=1),
+    "cpu": dict(steps=5_000, seed_steps=1_000, enc_dim=64, mlp_dim=64, latent_dim=64, eval_every=1_000,
+                eval_episodes=2, checkpoint_every=1_000, threads=1),
     "paper": {},
 }

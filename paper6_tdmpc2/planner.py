@@ -27,10 +27,10 @@ def estimate_value(model: TDMPC2Model, z: torch.Tensor, actions: torch.Tensor, d
     z (N, L), actions (H, N, A) -> (N,):
         G = sum_{t<H} gamma^t * R(z_t, a_t) + gamma^H * Q_avg(z_H, a_H),  z_{t+1} = d(z_t, a_t), a_H ~ p(z_H)
     """
-    # TODO(6.12): loop over the horizon: add discount**t times the decoded reward (two_hot_inv of
-    # model.reward, with model.vmin, model.vmax), then step z with model.next. Bootstrap at the end with
-    # model.Q(z, a, "avg") for a sampled from model.pi(z).
-    raise NotImplementedError("TODO(6.12): loop over the horizon: add discount**t times the decoded...")
+    # TODO(6.12): discounted model rewards over the horizon, plus gamma^H * Q at the end. Decode rewards
+    # with two_hot_inv(model.reward(z, a), model.vmin, model.vmax), step z with model.next, and
+    # bootstrap with model.Q(z, a, "avg") for a sampled from model.pi(z).
+    raise NotImplementedError("TODO(6.12): discounted model rewards over the horizon, plus gamma^H * Q...")
 
 
 def mppi_update(value: torch.Tensor, actions: torch.Tensor, num_elites: int, temperature: float,
@@ -43,9 +43,9 @@ def mppi_update(value: torch.Tensor, actions: torch.Tensor, num_elites: int, tem
     mean and std are the score-weighted mean and standard deviation of the elites, std clamped to
     [min_std, max_std]. NaN values count as 0 (official code).
     """
-    # TODO(6.13): torch.topk for the elites; the exponentiated, max-subtracted, normalised weights; the
-    # weighted mean over the elite axis (dim 1), the weighted std around it, clamp.
-    raise NotImplementedError("TODO(6.13): torch.topk for the elites; the exponentiated, max-subtracted...")
+    # TODO(6.13): elites, weights exp(temperature * (v - max v)) normalised, weighted mean and std.
+    # torch.topk picks the elites; average over the elite axis (dim 1); clamp the std.
+    raise NotImplementedError("TODO(6.13): elites, weights exp(temperature * (v - max v)) normalised...")
 
 
 class Planner:
@@ -71,6 +71,7 @@ class Planner:
         """
         cfg = self.cfg
         H, N, P, A = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, self.action_dim
-        # TODO(6.14): follow steps 1-4 of the docstring; the policy trajectories stay fixed across the
-        # iterations, only the N - P Gaussian samples are redrawn.
-        raise NotImplementedError("TODO(6.14): follow steps 1-4 of the docstring; the policy...")
+        # TODO(6.14): MPPI with a warm start and policy trajectories (steps 1-4 of the docstring).
+        # The P policy trajectories stay fixed across the iterations; only the N - P Gaussian samples
+        # are redrawn.
+        raise NotImplementedError("TODO(6.14): MPPI with a warm start and policy trajectories (steps 1-4...")

@@ -1,13 +1,14 @@
 """Train TD-MPC2 on a continuous-control task from state (Hansen, Su & Wang 2024; official online_trainer):
 
-  1. seed steps: random actions fill the replay (max(1000, 5 x episode length) steps by default)
+  1. seed steps: random actions fill the replay (max(1000, 5 x episode length) agent steps by default)
   2. then one update per seed step on that data at once, as the official trainer does
-  3. then every step: plan with MPPI, act, store the step, one update
-Every `eval_every` steps the planner and the policy prior alone are evaluated (metrics.jsonl, curve.png)
+  3. then every agent step: plan with MPPI, act, store the step, one update
+Steps count environment frames: with action repeat 2, one agent step is 2 env steps (official DMControl
+setting). Every `eval_every` env steps the planner and the policy prior alone are evaluated (metrics.jsonl, curve.png)
 and checkpoint.pt (+ replay.npz) is saved; Ctrl-C saves too and `--resume RUN_DIR` goes on. At the end,
 reward_prediction.png shows the reward head's predictions beside the real rewards along one episode.
 
-    python -m paper6_tdmpc2.train                     # the cpu preset: Pendulum-v1, 5,000 steps
+    python -m paper6_tdmpc2.train                     # the cpu preset: Pendulum-v1, 5,000 env steps
     python -m paper6_tdmpc2.train --preset smoke      # seconds
     python train.py --use-solution world_model        # the reference model, your planner
 """
@@ -21,6 +22,7 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,16 +84,22 @@ class Run:
         self.episode_length = episode_length(self.env, cfg.action_repeat)
         self.discount = self.wm.discount_from_episode_length(self.episode_length, cfg.discount_denom,
                                                              cfg.discount_min, cfg.discount_max)
-        self.seed_steps = cfg.seed_steps or max(1000, 5 * self.episode_length)
+        self.seed_steps = cfg.seed_steps or cfg.action_repeat * max(1000, 5 * self.episode_length)  # env steps
         self.device = torch.device(cfg.device)
         self.model = self.wm.TDMPC2Model(self.obs_dim, self.action_dim, cfg).to(self.device).eval()
         self.optim, self.pi_optim = self.wm.make_optimizers(self.model, cfg)
         self.scale = self.wm.RunningScale(cfg.tau).to(self.device)
         self.planner = self.pl.Planner(cfg, self.action_dim)
         self.agent = Agent(self.model, self.planner, self.discount, info["action_low"], info["action_high"])
-        self.replay = EpisodeReplay(min(cfg.buffer_size, cfg.steps + cfg.steps // self.episode_length + 1),
+        agent_steps = cfg.steps // cfg.action_repeat
+        self.replay = EpisodeReplay(min(cfg.buffer_size, agent_steps + agent_steps // self.episode_length + 1),
                                     (self.obs_dim,), self.action_dim)
-        self.step, self.episodes = 0, 0
+        self.step, self.episodes = 0, 0  # env steps, episodes
+        self.cpu_offset = 0.0  # CPU seconds of earlier sessions (--resume)
+
+    def cpu_minutes(self) -> float:
+        """CPU time of this process (all threads), which a shared machine does not inflate as it does wall time."""
+        return (self.cpu_offset + time.process_time()) / 60
 
     def save(self) -> None:
         self.replay.save(self.dir / "replay.npz")
@@ -99,14 +107,14 @@ class Run:
                         model=self.model.state_dict(), optim=self.optim.state_dict(),
                         pi_optim=self.pi_optim.state_dict(), scale=self.scale.state_dict(),
                         obs_dim=self.obs_dim, action_dim=self.action_dim, discount=self.discount,
-                        episodes=self.episodes)
+                        episodes=self.episodes, cpu_seconds=self.cpu_minutes() * 60)
 
     def load(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.optim.load_state_dict(ckpt["optim"])
         self.pi_optim.load_state_dict(ckpt["pi_optim"])
         self.scale.load_state_dict(ckpt["scale"])
-        self.step, self.episodes = ckpt["step"], ckpt["episodes"]
+        self.step, self.episodes, self.cpu_offset = ckpt["step"], ckpt["episodes"], ckpt["cpu_seconds"]
         if (self.dir / "replay.npz").exists():
             self.replay = EpisodeReplay.load(self.dir / "replay.npz", self.replay.capacity)
 
@@ -115,14 +123,19 @@ class Run:
         for policy in ("planner", "prior"):
             returns = evaluate(self.eval_env, self.agent, policy, cfg.eval_episodes, VAL_SEED_BASE)
             out[f"eval_{policy}"] = float(np.mean(returns))
-        log.log(self.step, minutes=log.wall() / 60, **out)
+        log.log(self.step, minutes=log.wall() / 60, cpu_minutes=self.cpu_minutes(), **out)
         log.write(f"step {self.step}: planner {out['eval_planner']:.1f}, policy prior {out['eval_prior']:.1f} "
                   f"(mean of {cfg.eval_episodes} episodes)")
         return out
 
 
+def crossed(before: int, after: int, every: int) -> bool:
+    """Did the step count pass a multiple of `every` going from `before` to `after`?"""
+    return after // every > before // every
+
+
 def train(run: Run, log: RunLogger) -> None:
-    cfg = run.cfg
+    cfg, repeat = run.cfg, run.cfg.action_repeat
     rng = np.random.default_rng([cfg.seed, run.step])
     obs, done, t, ep_return, recent = None, True, 0, 0.0, []
     while run.step < cfg.steps:
@@ -140,23 +153,24 @@ def train(run: Run, log: RunLogger) -> None:
         obs, reward, terminated, truncated, _ = run.env.step(run.agent.to_env(action))
         run.replay.add(obs, action, reward, terminated, False)
         done, t, ep_return = terminated or truncated, t + 1, ep_return + float(reward)
-        run.step += 1
+        before, run.step = run.step, run.step + repeat
         if run.step >= run.seed_steps:
-            updates = run.seed_steps if run.step == run.seed_steps else 1  # pretrain on the seed data once
-            if updates > 1:
+            updates = 1
+            if before < run.seed_steps:  # the seed phase just ended: one update per seed step, at once
+                updates = run.seed_steps // repeat
                 log.write(f"pretraining on the {run.seed_steps} seed steps ({updates} updates)...")
             for _ in range(updates):
                 batch = sample_batch(run.replay, cfg.batch_size, cfg.horizon, rng, run.device)
                 recent.append(run.wm.update(run.model, run.optim, run.pi_optim, run.scale, batch, run.discount, cfg))
-        if recent and (run.step % 100 == 0 or run.step == cfg.steps):
+        if recent and (crossed(before, run.step, 100) or run.step >= cfg.steps):
             means = {k: float(np.mean([m[k] for m in recent])) for k in recent[0]}
             log.log(run.step, **means)
             recent = []
-        log.update()
-        if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+        log.update(run.step - before)
+        if crossed(before, run.step, cfg.eval_every) or run.step >= cfg.steps:
             run.evaluate(log)
             plot_curves(log.path, CURVES, run.dir / "curve.png", title=f"TD-MPC2 on {cfg.env}")
-        if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
+        if crossed(before, run.step, cfg.checkpoint_every) or run.step >= cfg.steps:
             run.save()
 
 
@@ -197,9 +211,10 @@ def main(argv=None) -> Path:
         raise SystemExit(130) from None
     finally:
         log.close()
-    summary = {"run_dir": str(run_dir), "steps": run.step, "minutes": round(log.wall() / 60, 2)}
+    summary = {"run_dir": str(run_dir), "env_steps": run.step, "minutes": round(log.wall() / 60, 2),
+               "cpu_minutes": round(run.cpu_minutes(), 2)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"done in {summary['minutes']} min. Evaluate with:\n  python -m {__package__}.eval "
+    print(f"done in {summary['minutes']} min ({summary['cpu_minutes']} CPU min). Evaluate with:\n  python -m {__package__}.eval "
           f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
     return run_dir
 

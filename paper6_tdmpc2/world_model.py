@@ -34,9 +34,9 @@ def simnorm(x: torch.Tensor, group: int = 8) -> torch.Tensor:
 
     x (..., L) with L divisible by `group` -> (..., L), each group of `group` numbers >= 0 summing to 1.
     """
-    # TODO(6.1): view x as (..., L // group, group), softmax over the last axis (within one group), and
-    # view it back as (..., L).
-    raise NotImplementedError("TODO(6.1): view x as (..., L // group, group), softmax over the last axis...")
+    # TODO(6.1): softmax within each group of `group` numbers. View x as (..., L // group, group),
+    # F.softmax over the last axis (inside one group, not across groups), view it back as (..., L).
+    raise NotImplementedError("TODO(6.1): softmax within each group of `group` numbers.")
 
 
 class SimNorm(nn.Module):
@@ -50,14 +50,14 @@ class SimNorm(nn.Module):
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
     """sign(x) * ln(1 + |x|) (DreamerV3 eq. 9; TD-MPC2 regresses rewards and values in this space)."""
-    # TODO(6.2): symlog squashes magnitudes and keeps the sign; symexp (below) is its inverse.
-    raise NotImplementedError("TODO(6.2): symlog squashes magnitudes and keeps the sign; symexp (below)...")
+    # TODO(6.2): sign(x) * log1p(|x|): squash magnitudes, keep the sign, symlog(0) = 0.
+    raise NotImplementedError("TODO(6.2): sign(x) * log1p(|x|): squash magnitudes, keep the sign...")
 
 
 def symexp(x: torch.Tensor) -> torch.Tensor:
     """sign(x) * (exp(|x|) - 1), the inverse of symlog."""
-    # TODO(6.2): the inverse of symlog: symexp(symlog(x)) == x.
-    raise NotImplementedError("TODO(6.2): the inverse of symlog: symexp(symlog(x)) == x.")
+    # TODO(6.2): sign(x) * expm1(|x|), the inverse of symlog: symexp(symlog(x)) == x.
+    raise NotImplementedError("TODO(6.2): sign(x) * expm1(|x|), the inverse of symlog: symexp(symlog(x))...")
 
 
 def two_hot(x: torch.Tensor, num_bins: int, vmin: float, vmax: float) -> torch.Tensor:
@@ -67,10 +67,10 @@ def two_hot(x: torch.Tensor, num_bins: int, vmin: float, vmax: float) -> torch.T
     b_k <= y <= b_{k+1}; they get weights (b_{k+1} - y) / delta and (y - b_k) / delta, the rest 0, so the
     weights sum to 1 and their mean sum_k w_k b_k is y exactly.
     """
-    # TODO(6.2): go to symlog space first (the bins live there), clamp, find the lower bin
-    # k = floor((y - vmin) / delta) and the fraction past it; put 1 - frac on bin k and frac on bin k+1
-    # (scatter_add_ on the last axis handles y == vmax, where k + 1 does not exist).
-    raise NotImplementedError("TODO(6.2): go to symlog space first (the bins live there), clamp, find...")
+    # TODO(6.2): put symlog(x) on two neighbouring bins. The bins live in symlog space: clamp
+    # y = symlog(x), find the lower bin k = floor((y - vmin) / delta) and frac = the rest; write 1 - frac
+    # at k and frac at k + 1 (clamped to the last bin) with scatter_add_ on the last axis.
+    raise NotImplementedError("TODO(6.2): put symlog(x) on two neighbouring bins.")
 
 
 def two_hot_inv(logits: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
@@ -78,8 +78,9 @@ def two_hot_inv(logits: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
 
     logits (..., num_bins) -> (...,). The expectation is taken in symlog space, then mapped back.
     """
-    # TODO(6.3): softmax over the bins, expectation against torch.linspace(vmin, vmax, num_bins), symexp.
-    raise NotImplementedError("TODO(6.3): softmax over the bins, expectation against...")
+    # TODO(6.3): expectation over the bins in symlog space, then symexp. Use F.softmax over the last
+    # axis and the bins torch.linspace(vmin, vmax, num_bins).
+    raise NotImplementedError("TODO(6.3): expectation over the bins in symlog space, then symexp.")
 
 
 def soft_ce(logits: torch.Tensor, target: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
@@ -87,8 +88,8 @@ def soft_ce(logits: torch.Tensor, target: torch.Tensor, vmin: float, vmax: float
 
     logits (..., num_bins), target (...,) -> (...,):  -sum_k two_hot(target)_k * log_softmax(logits)_k.
     """
-    # TODO(6.3): encode the target with two_hot (same bins), then the cross-entropy with log_softmax.
-    raise NotImplementedError("TODO(6.3): encode the target with two_hot (same bins), then the...")
+    # TODO(6.3): cross-entropy against two_hot(target) (same bins), with F.log_softmax of the logits.
+    raise NotImplementedError("TODO(6.3): cross-entropy against two_hot(target) (same bins), with...")
 
 
 # ---------------------------------------------------------------- the networks
@@ -130,10 +131,10 @@ def init_weights(model: TDMPC2Model) -> None:
     and value is exactly 0 (a uniform distribution over the symmetric bins decodes to symexp(0) = 0).
     LayerNorms keep PyTorch's default (weight 1, bias 0).
     """
-    # TODO(6.4): loop over model.modules(); for each nn.Linear use nn.init.trunc_normal_(w, std=0.02) and
-    # nn.init.zeros_(b). Then zero the weights of last_linear(model.reward_head) and of
-    # last_linear(q) for every q in model.Qs.
-    raise NotImplementedError("TODO(6.4): loop over model.modules(); for each nn.Linear use...")
+    # TODO(6.4): small weights, zero biases, zero output layers of the reward head and the Qs. Loop over
+    # model.modules(): each nn.Linear gets nn.init.trunc_normal_(w, std=0.02) and nn.init.zeros_(b);
+    # then zero the weights of last_linear(model.reward_head) and of last_linear(q) for q in model.Qs.
+    raise NotImplementedError("TODO(6.4): small weights, zero biases, zero output layers of the reward...")
 
 
 class TDMPC2Model(nn.Module):
@@ -202,10 +203,10 @@ class TDMPC2Model(nn.Module):
             u = mu + exp(log_std) * eps,   action = tanh(u)
             log_prob = sum_A [ log N(eps; 0, 1) - log_std ] - sum_A log(1 - action^2 + 1e-6)
         """
-        # TODO(6.5): split self.policy(z) into mu and raw log-std with .chunk(2, -1), bound the log-std
-        # smoothly with tanh, sample u = mu + std * eps, squash with tanh and correct the log-density for
-        # the squashing (change of variables).
-        raise NotImplementedError("TODO(6.5): split self.policy(z) into mu and raw log-std with...")
+        # TODO(6.5): a tanh-squashed Gaussian with a log-std bounded to [log_std_min, log_std_max].
+        # Split self.policy(z) with .chunk(2, -1), bound the log-std with tanh, sample
+        # u = mu + std * eps, squash with tanh, correct the log-density for the squashing.
+        raise NotImplementedError("TODO(6.5): a tanh-squashed Gaussian with a log-std bounded to...")
 
     def Q(self, z: torch.Tensor, a: torch.Tensor, reduce: str = "min", net: str = "online") -> torch.Tensor:
         """Q-value of (z, a) from the ensemble (official world_model.Q).
@@ -214,9 +215,10 @@ class TDMPC2Model(nn.Module):
         heads at random (torch.randperm(num_q)[:2]), decode each with two_hot_inv, return their minimum
         (for TD targets: fights over-estimation) or mean (for planning and the policy): (...,).
         """
-        # TODO(6.6): for "all" return self.q_logits(z, a, net); else choose 2 random heads, decode both
-        # with two_hot_inv(…, self.vmin, self.vmax) and take .min(0).values or .mean(0).
-        raise NotImplementedError("TODO(6.6): for \"all\" return self.q_logits(z, a, net); else choose 2...")
+        # TODO(6.6): all logits, or the min / mean of two random heads. For "all" return
+        # self.q_logits(z, a, net); else heads = torch.randperm(self.num_q)[:2], decode those two with
+        # two_hot_inv(..., self.vmin, self.vmax) and reduce with .min(0).values or .mean(0).
+        raise NotImplementedError("TODO(6.6): all logits, or the min / mean of two random heads.")
 
 
 # ---------------------------------------------------------------- targets
@@ -228,16 +230,16 @@ def discount_from_episode_length(length: int, denom: float = 5.0, low: float = 0
 
     gamma = clip((L / denom - 1) / (L / denom), low, high); e.g. L = 200 -> 0.975, L = 1000 -> 0.995.
     """
-    # TODO(6.7): frac = length / denom; return (frac - 1) / frac clipped to [low, high].
-    raise NotImplementedError("TODO(6.7): frac = length / denom; return (frac - 1) / frac clipped to...")
+    # TODO(6.7): gamma = clip((L/denom - 1) / (L/denom), low, high), as a Python float.
+    raise NotImplementedError("TODO(6.7): gamma = clip((L/denom - 1) / (L/denom), low, high), as a...")
 
 
 @torch.no_grad()
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """Polyak averaging: theta_target <- (1 - tau) * theta_target + tau * theta_online, in place."""
-    # TODO(6.7): walk target.parameters() and online.parameters() together; move each target a fraction
-    # tau toward its online twin (Tensor.lerp_ does exactly this).
-    raise NotImplementedError("TODO(6.7): walk target.parameters() and online.parameters() together...")
+    # TODO(6.7): move each target parameter a fraction tau toward its online twin. Walk both
+    # .parameters() together; Tensor.lerp_(other, tau) does exactly this step, in place.
+    raise NotImplementedError("TODO(6.7): move each target parameter a fraction tau toward its online twin.")
 
 
 def td_target(model: TDMPC2Model, next_z: torch.Tensor, reward: torch.Tensor, discount: float) -> torch.Tensor:
@@ -245,9 +247,9 @@ def td_target(model: TDMPC2Model, next_z: torch.Tensor, reward: torch.Tensor, di
 
     next_z (..., L) = h(s_{t+1}), reward (...,) -> (...,). A *target*: no gradient may flow through it.
     """
-    # TODO(6.8): under torch.no_grad(): sample the next action from model.pi, evaluate
-    # model.Q(next_z, action, "min", net="target"), return reward + discount * that.
-    raise NotImplementedError("TODO(6.8): under torch.no_grad(): sample the next action from model.pi...")
+    # TODO(6.8): reward + discount * Q_min of the target Qs, computed without gradient. Under
+    # torch.no_grad(): action from model.pi(next_z), then model.Q(next_z, action, "min", net="target").
+    raise NotImplementedError("TODO(6.8): reward + discount * Q_min of the target Qs, computed without...")
 
 
 class RunningScale(nn.Module):
@@ -265,9 +267,9 @@ class RunningScale(nn.Module):
     @torch.no_grad()
     def update(self, q: torch.Tensor) -> None:
         """q (B,) (any shape: all its numbers count) -> moves self.value in place."""
-        # TODO(6.9): the 5th and 95th percentiles of q (torch.quantile, linear interpolation), their
-        # difference clamped to at least 1, then self.value.lerp_(that, self.tau).
-        raise NotImplementedError("TODO(6.9): the 5th and 95th percentiles of q (torch.quantile, linear...")
+        # TODO(6.9): blend max(P95(q) - P5(q), 1) into self.value with momentum self.tau. Use
+        # torch.quantile (linear interpolation) on q.flatten(), then self.value.lerp_(range, self.tau).
+        raise NotImplementedError("TODO(6.9): blend max(P95(q) - P5(q), 1) into self.value with momentum...")
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         return q / self.value
@@ -287,9 +289,10 @@ def model_loss(model: TDMPC2Model, obs: torch.Tensor, action: torch.Tensor, rewa
         value       = 1/(H*N) * sum_t rho^t * sum_i mean_B CE(Q_i(z_t, a_t), td_target_t)
         total = consistency_coef * consistency + reward_coef * reward + value_coef * value
     """
-    # TODO(6.10): targets first under no_grad (next_z = model.encode(obs[1:]); td_target); then z_0 =
-    # encode(obs[0]) and roll z_{t+1} = model.next(z_t, action[t]); weight step t by cfg.rho ** t.
-    raise NotImplementedError("TODO(6.10): targets first under no_grad (next_z = model.encode(obs[1:])...")
+    # TODO(6.10): a latent rollout scored by rho^t-weighted consistency, reward and value losses.
+    # Targets first, under no_grad: next_z = model.encode(obs[1:]) and td_target. Then z_0 =
+    # model.encode(obs[0]), z_{t+1} = model.next(z_t, action[t]); weight step t by cfg.rho ** t.
+    raise NotImplementedError("TODO(6.10): a latent rollout scored by rho^t-weighted consistency, reward...")
 
 
 def policy_loss(model: TDMPC2Model, zs: torch.Tensor, scale: RunningScale,
@@ -300,9 +303,10 @@ def policy_loss(model: TDMPC2Model, zs: torch.Tensor, scale: RunningScale,
     with a ~ p(z_t), Q the mean of two random heads, S the running scale updated with the Qs at t = 0,
     alpha = cfg.entropy_coef. Only the policy may receive gradients: not the latents, not the Qs.
     """
-    # TODO(6.11): detach zs; sample actions with model.pi; Q via model.Q(zs, a, "avg", net="detached");
-    # scale.update(q[0]) then q = scale(q); weight each step by cfg.rho ** t and average over t.
-    raise NotImplementedError("TODO(6.11): detach zs; sample actions with model.pi; Q via model.Q(zs, a...")
+    # TODO(6.11): maximise the scaled Q of the policy's own actions; only the policy gets gradients.
+    # Detach zs; a ~ model.pi(zs); q = model.Q(zs, a, "avg", net="detached"); scale.update(q[0]), then
+    # q = scale(q); weight step t by cfg.rho ** t and average over t.
+    raise NotImplementedError("TODO(6.11): maximise the scaled Q of the policy's own actions; only the...")
 
 
 # ---------------------------------------------------------------- one update (no exercise)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from common.templates import GUIDE, paper_number, todo_ids
-from tests.chapters import NO_CHAPTER, ROOT, chapter_params, chapters, mutations, params, run_graded
+from tests.chapters import NO_CHAPTER, ROOT, SuiteRun, chapter_params, chapters, mutations, params, run_many
 from tests.mutations import Mutation
 
 
@@ -55,19 +55,40 @@ def test_chapter_lists_its_classic_mistakes(chapter: str) -> None:
                          f"{', '.join(missing)}")
 
 
+@pytest.fixture(scope="module")
+def suite_on_mutants(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, SuiteRun | str]]:
+    """chapter -> {mutation id: the graded suite's run on the mutated copy, or why it could not be made}.
+    All mutations of a chapter run in one batch (tests/suite_runner.py), the first time one is asked for."""
+    done: dict[str, dict[str, SuiteRun | str]] = {}
+
+    def run(chapter: str) -> dict[str, SuiteRun | str]:
+        if chapter not in done:
+            workdir = tmp_path_factory.mktemp(chapter)
+            stale: dict[str, SuiteRun | str] = {}
+            targets = {}
+            for m in mutations(chapter) or []:
+                copy = workdir / m.id / chapter
+                shutil.copytree(ROOT / "solutions" / chapter, copy,
+                                ignore=shutil.ignore_patterns("__pycache__", "runs"))
+                path = copy / m.file
+                try:
+                    path.write_text(m.apply(path.read_text(encoding="utf-8")), encoding="utf-8")
+                    targets[m.id] = copy.parent
+                except (ValueError, FileNotFoundError) as err:
+                    stale[m.id] = f"{err} (tests/mutations/{chapter}.py, solutions/{chapter}/{m.file})"
+            done[chapter] = {**run_many(chapter, targets, workdir), **stale}
+        return done[chapter]
+
+    return run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", all_mutations())
-def test_mutation_is_caught(case: tuple[str, Mutation], tmp_path: Path) -> None:
+def test_mutation_is_caught(case: tuple[str, Mutation], suite_on_mutants: Callable) -> None:
     chapter, mutation = case
-    copy = tmp_path / chapter
-    shutil.copytree(ROOT / "solutions" / chapter, copy, ignore=shutil.ignore_patterns("__pycache__", "runs"))
-    path = copy / mutation.file
-    try:
-        path.write_text(mutation.apply(path.read_text(encoding="utf-8")), encoding="utf-8")
-    except ValueError as err:
-        pytest.fail(f"{err} (tests/mutations/{chapter}.py, solutions/{chapter}/{mutation.file})",
-                    pytrace=False)
-    run = run_graded(chapter, tmp_path, tmp_path)
+    run = suite_on_mutants(chapter)[mutation.id]
+    if isinstance(run, str):
+        pytest.fail(run, pytrace=False)
     failed = sorted(node for node, outcome in run.outcomes().items() if outcome in ("failed", "error"))
     assert run.returncode in (0, 1), f"pytest exited with {run.returncode}:\n{run.output}"
     assert failed, (f"no graded test catches mutation {mutation.id} (step {mutation.step}: {mutation.why}); "

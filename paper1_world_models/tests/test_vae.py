@@ -166,7 +166,7 @@ def test_reparameterize_draws_noise_when_none_given():
         z_ref = ref.reparameterize(mu, logvar)
     assert_shape(z, (n, 3), step="1.2", what="reparameterize(mu, logvar) with eps=None")
     sigma = torch.tensor([0.5, 1.0, 3.0])
-    assert_close(z.mean(0), mu[0], step="1.2", atol=0.06, rtol=0,
+    assert_close(z.mean(0), mu[0], step="1.2", atol=0.13, rtol=0,  # 6 standard errors for sigma = 3
                  what="the mean of 20,000 draws of z (should be mu)")
     assert_close(z.std(0), sigma, step="1.2", atol=0, rtol=0.04,
                  what="the std of 20,000 draws of z (should be sigma = exp(logvar / 2) = 0.5, 1, 3)")

@@ -41,7 +41,8 @@ def test_actor_forward_and_sample_match_reference():
     with seeded(1):
         feat, eps = torch.randn(5, F_DIM) * 3, torch.randn(5, A_DIM)
     out = actor(feat)
-    assert_true(isinstance(out, tuple) and len(out) == 2, "Actor.forward must return (mean, std).", step="2.9")
+    assert_true(isinstance(out, tuple) and len(out) == 2, "Actor.forward must return (mean, "
+                                                          "std).", step="2.9")
     ref_mean, ref_std = ref_actor(feat)
     assert_close(out[0], ref_mean, step="2.9", what="the pre-tanh mean of Actor.forward")
     assert_close(out[1], ref_std, step="2.9", what="the pre-tanh std of Actor.forward")
@@ -76,8 +77,9 @@ def test_actor_sample_is_bounded_random_and_differentiable():
         a = actor.sample(feat)
     assert_shape(a, (2000, A_DIM), step="2.9", what="Actor.sample(feat (2000, F))")
     assert_true(bool((a.abs() <= 1).all()), "actions must lie in [-1, 1] (the tanh).", step="2.9")
-    assert_true(float(a.std()) > 0.3, "Actor.sample must draw random actions (eps ~ N(0, I) when eps is None); "
-                f"the std of 2000 samples is only {float(a.std()):.3g}.", step="2.9")
+    assert_true(float(a.detach().std()) > 0.3, "Actor.sample must draw random actions (eps ~ N(0, I) when eps is "
+                                      "None); "
+                f"the std of 2000 samples is only {float(a.detach().std()):.3g}.", step="2.9")
     a.sum().backward()
     grad = actor.net[0].weight.grad
     assert_true(grad is not None and float(grad.abs().sum()) > 0, "the sample must be reparameterised "
@@ -117,7 +119,8 @@ def test_lambda_one_is_discounted_sum_plus_bootstrap():
     for t in (0, h - 1):
         expected = sum(0.9 ** (k - t) * reward[:, k] for k in range(t, h)) + 0.9 ** (h - t) * boot
         assert_close(got[:, t], expected, step="2.10", atol=1e-4,
-                     what=f"lam = 1 at t = {t}: the discounted rewards r_t .. r_(H-1) plus gamma^(H-t) * bootstrap "
+                     what=f"lam = 1 at t = {t}: the discounted rewards r_t .. r_(H-1) plus gamma^(H-t) * "
+                          "bootstrap "
                           "(the values of intermediate states are not used)")
 
 
@@ -137,7 +140,8 @@ def imagination_parts():
     with seeded(0):
         rssm = rssm_mod.RSSM(A_DIM, 6, 4, 8, 10)
         actor = reference(AC).Actor(12, A_DIM, 16, 2)
-        start = {"mean": torch.randn(2, 3, 4), "std": torch.rand(2, 3, 4) + 0.1, "stoch": torch.randn(2, 3, 4),
+        start = {"mean": torch.randn(2, 3, 4), "std": torch.rand(2, 3, 4) + 0.1,
+                 "stoch": torch.randn(2, 3, 4),
                  "deter": torch.randn(2, 3, 8)}
     return rssm, actor, start
 
@@ -147,10 +151,12 @@ def test_imagine_ahead_matches_reference():
     rssm, actor, start = imagination_parts()
     with seeded(4):
         feats = target(AC).imagine_ahead(rssm, actor, start, 5)
-    assert_shape(feats, (6, 5, 12), step="2.11", what="imagine_ahead(start (2, 3, ...), horizon 5): (N = B * T, H, F)")
+    assert_shape(feats, (6, 5, 12), step="2.11", what="imagine_ahead(start (2, 3, ...), horizon 5): (N = B "
+                                                      "* T, H, F)")
     with seeded(4):
         expected = reference(AC).imagine_ahead(rssm, actor, start, 5)
-    assert_close(feats, expected, step="2.11", atol=1e-4, what="imagined features (same seed as the reference; "
+    assert_close(feats, expected, step="2.11", atol=1e-4, what="imagined features (same seed as the "
+                                                               "reference; "
                  "each step draws the action first, then img_step draws z)")
 
 
@@ -159,12 +165,14 @@ def test_imagine_ahead_follows_the_prior_from_the_start_states(no_noise, monkeyp
     rssm, actor, start = imagination_parts()
     monkeypatch.setattr(actor, "sample", lambda feat, eps=None: actor.mode(feat))  # deterministic policy
     feats = target(AC).imagine_ahead(rssm, actor, start, 3)
-    state = {k: v.reshape(6, -1) for k, v in start.items()}  # (B * T, ...), row-major: start (b, t) -> b * 3 + t
+    state = {k: v.reshape(6, -1) for k, v in start.items()}  # (B * T, ...): start (b, t) is row b * 3 + t
     for h in range(3):
         state = rssm.img_step(state, actor.mode(rssm.feat(state)))
         assert_close(feats[:, h], rssm.feat(state), step="2.11", atol=1e-5,
-                     what=f"imagined feature {h}: the state after {h + 1} img_step(s) from the flattened starts, "
-                          "each with the actor's action for the current state (the start itself is not included)")
+                     what=f"imagined feature {h}: the state after {h + 1} img_step(s) from the flattened "
+                          "starts, "
+                          "each with the actor's action for the current state (the start itself is not "
+                          "included)")
 
 
 @pytest.mark.todo("2.11")
@@ -191,7 +199,8 @@ def test_actor_loss_known_value_and_gradient():
     assert_close(loss, -(1 + 1 + 3 + 2) / 4, step="2.12", what="actor_loss = -mean(weights * returns)")
     assert_close(loss, reference(AC).actor_loss(returns, weights), step="2.12", what="actor_loss")
     loss.backward()
-    assert_true(returns.grad is not None, "the actor loss must keep the returns' graph (do not detach them: their "
+    assert_true(returns.grad is not None, "the actor loss must keep the returns' graph (do not detach them: "
+                                          "their "
                 "gradient through the imagined dynamics is how the actor learns).", step="2.12")
     assert_close(returns.grad, -weights / 4, step="2.12", what="d actor_loss / d returns")
 
@@ -214,8 +223,10 @@ def test_value_loss_targets_get_no_gradient():
         returns = torch.randn(3, 4, requires_grad=True)
     loss = target(AC).value_loss(pred, returns * 1.0, torch.ones(3, 4))
     loss.backward()
-    assert_true(returns.grad is None or float(returns.grad.abs().sum()) == 0.0, "the value loss sent gradient "
-                "into its targets: detach the lambda-returns (stop-gradient, eq. 8), or the value model would "
+    assert_true(returns.grad is None or float(returns.grad.abs().sum()) == 0.0, "the value loss sent "
+                                                                                "gradient "
+                "into its targets: detach the lambda-returns (stop-gradient, eq. 8), or the value model "
+                "would "
                 "move its own targets (and the actor through them).", step="2.12")
     assert_close(pred.grad, (pred - returns).detach() / 12, step="2.12", atol=1e-5,
                  what="d value_loss / d value_pred (it is (v - target) / count with unit weights)")

@@ -36,8 +36,8 @@ def agent_mod(monkeypatch):
     for sibling in SIBLINGS:
         ref = reference(f"paper2_dreamerv1.{sibling}")
         for name in dir(ref):
-            if not name.startswith("_") and hasattr(mod, name) and getattr(getattr(ref, name), "__module__", "") \
-                    == ref.__name__:
+            own = getattr(getattr(ref, name), "__module__", "") == ref.__name__
+            if not name.startswith("_") and hasattr(mod, name) and own:
                 monkeypatch.setattr(mod, name, getattr(ref, name))
     return mod
 
@@ -84,7 +84,8 @@ def test_world_model_loss_combines_its_terms(agent_mod, small_cfg, no_noise):
         out = wm.loss(batch())
         kl_term = max(out["kl"].item(), free_nats)
         expected = 0.5 * kl_term - out["obs_ll"].item() - out["reward_ll"].item()
-        assert_close(out["loss"], expected, step="2.8", atol=1e-3 * max(1.0, abs(expected)) if free_nats else 1e-4,
+        tol = 1e-3 * max(1.0, abs(expected)) if free_nats else 1e-4
+        assert_close(out["loss"], expected, step="2.8", atol=tol,
                      what=f"loss with free_nats={free_nats:g}, kl_scale=0.5: kl_scale * max(kl, free_nats) - "
                           "obs_ll - reward_ll (log-likelihoods are maximised, so they enter with a minus)")
     assert_true(out["obs_ll"].item() < 0 and out["reward_ll"].item() < 0, "obs_ll and reward_ll are "
@@ -97,7 +98,8 @@ def test_world_model_loss_images_sum_over_pixels(agent_mod, small_cfg, no_noise)
     data = batch(2, 3, obs_shape=(3, 64, 64))
     out = wm.loss(data)
     assert_close(out["obs_ll"], ref_wm.loss(data)["obs_ll"], step="2.8", atol=1e-2, rtol=1e-4,
-                 what="obs_ll for 64x64x3 images (summed over C, H, W: event_dims = 3, then averaged over B, T)")
+                 what="obs_ll for 64x64x3 images (summed over C, H, W: event_dims = 3, then averaged over "
+                      "B, T)")
 
 
 @pytest.mark.todo("2.8")
@@ -113,7 +115,8 @@ def test_world_model_loss_falls_when_overfitting_one_batch(agent_mod, small_cfg)
             loss.backward()
             opt.step()
     assert_finite(loss, step="2.8", what="the loss after 40 Adam steps")
-    assert_true(float(loss) < first - 0.2, f"40 Adam steps on one batch should lower the loss clearly; it went "
+    assert_true(float(loss) < first - 0.2, "40 Adam steps on one batch should lower the loss clearly; it "
+                                           "went "
                 f"from {first:.3f} to {float(loss):.3f}. Is every term connected to the model's parameters?",
                 step="2.8")
 
@@ -162,7 +165,8 @@ def test_update_behavior_steps_only_actor_and_value(agent_mod, small_cfg):
         mine.update_behavior(post)
     assert_true(not changed(wm, mine.wm), "update_behavior changed the world model: only the actor's and the "
                 "value's optimisers may step, and each only its own model's parameters (the actor loss's "
-                "gradients reach the world model through imagination, but they are never applied).", step="2.13")
+                "gradients reach the world model through imagination, but they are never "
+                "applied).", step="2.13")
     assert_true(changed(actor, mine.actor), "update_behavior left the actor unchanged: step self.actor_opt.",
                 step="2.13")
     assert_true(changed(value, mine.value), "update_behavior left the value model unchanged: step "
@@ -186,5 +190,6 @@ def test_update_behavior_clips_each_models_gradient(agent_mod, small_cfg, monkey
     for name, module in (("actor", mine.actor), ("value", mine.value)):
         ids = {id(p) for p in module.parameters()}
         assert_true(any(c[0] == ids and c[1] == small_cfg.grad_clip for c in calls),
-                    f"clip the {name}'s gradient norm with torch.nn.utils.clip_grad_norm_(self.{name}.parameters(), "
+                    f"clip the {name}'s gradient norm with "
+                    f"torch.nn.utils.clip_grad_norm_(self.{name}.parameters(), "
                     f"cfg.grad_clip) before its optimiser's step.", step="2.13")

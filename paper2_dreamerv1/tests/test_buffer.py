@@ -23,7 +23,8 @@ def test_preprocess_images_known_values_and_layout():
     out = tgt.preprocess_obs(frames)
     assert_shape(out, (2, 3, 3, 8, 6), step="2.1",
                  what="preprocess_obs of uint8 frames (2, 3, 8, 6, 3): channels move in front of H and W")
-    assert_true(out.dtype == torch.float32, f"preprocess_obs must return float32, got {out.dtype}.", step="2.1")
+    assert_true(out.dtype == torch.float32, "preprocess_obs must return float32, got "
+                                            f"{out.dtype}.", step="2.1")
     assert_close(out[0, 0, :, 0, 0], torch.tensor([-0.5, 128 / 255 - 0.5, 0.5]), step="2.1",
                  what="pixels 0, 128, 255 (they become pixel / 255 - 0.5)")
     assert_close(out, ref.preprocess_obs(frames), step="2.1", what="preprocess_obs(frames)")
@@ -66,7 +67,8 @@ def test_sample_tensors_match_reference_and_episode_starts():
                     f"got {batch[key].dtype}.", step="2.1")
         assert_close(batch[key], expected[key], step="2.1", what=f"sample(6, 5)[{key!r}]")
     first = batch["is_first"] > 0.5
-    assert_true(bool((batch["obs"][..., 0][first] == 0).all()), "is_first must be 1.0 exactly where an episode "
+    assert_true(bool((batch["obs"][..., 0][first] == 0).all()), "is_first must be 1.0 exactly where an "
+                                                                "episode "
                 "starts (there the observation is the episode's step 0).", step="2.1")
     assert_close(batch["action"][first], torch.zeros(int(first.sum()), 1), step="2.1",
                  what="the action stored with an episode's first observation (zeros)")

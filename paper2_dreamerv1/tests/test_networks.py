@@ -30,12 +30,14 @@ def test_conv_encoder_matches_reference_with_time_axis():
         obs = torch.rand(2, 3, 3, 64, 64) - 0.5  # (B, T, C, H, W)
     out = model(obs)
     assert_shape(out, (2, 3, 32 * DEPTH), step="2.7", what="ConvEncoder(obs (2, 3, 3, 64, 64))")
-    assert_close(out, ref_model(obs), step="2.7", atol=1e-5, what="ConvEncoder(obs) (same weights as the reference)")
+    assert_close(out, ref_model(obs), step="2.7", atol=1e-5, what="ConvEncoder(obs) (same weights as the "
+                                                                  "reference)")
     assert_true(bool((out >= 0).all()), "the encoder's output comes out of a ReLU, so it is never negative.",
                 step="2.7")
     single = model(obs[1, 2][None])
     assert_close(single[0], out[1, 2], step="2.7", atol=1e-5,
-                 what="the embedding of frame (1, 2) alone vs. inside the (B, T) batch (frames are independent)")
+                 what="the embedding of frame (1, 2) alone vs. inside the (B, T) batch (frames are "
+                      "independent)")
 
 
 @pytest.mark.todo("2.7")
@@ -45,13 +47,16 @@ def test_conv_decoder_matches_reference_and_has_no_final_activation():
         feat = torch.randn(2, 3, 10)
     out = model(feat)
     assert_shape(out, (2, 3, 3, 64, 64), step="2.7", what="ConvDecoder(feat (2, 3, 10))")
-    assert_close(out, ref_model(feat), step="2.7", atol=1e-5, what="ConvDecoder(feat) (same weights as the reference)")
+    assert_close(out, ref_model(feat), step="2.7", atol=1e-5, what="ConvDecoder(feat) (same weights as the "
+                                                                   "reference)")
     with torch.no_grad():
         model.deconvs[-1].weight.zero_()
         model.deconvs[-1].bias.fill_(-2.0)
     flat = model(feat)
-    assert_close(flat, torch.full_like(flat, -2.0), step="2.7", what="the decoder's output when the last transposed "
-                 "conv has zero weights and bias -2 (it is the Gaussian's mean: no ReLU or sigmoid after the last "
+    assert_close(flat, torch.full_like(flat, -2.0), step="2.7", what="the decoder's output when the last "
+                                                                     "transposed "
+                 "conv has zero weights and bias -2 (it is the Gaussian's mean: no ReLU or sigmoid after "
+                 "the last "
                  "layer)")
 
 

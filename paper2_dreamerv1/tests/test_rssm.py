@@ -42,12 +42,14 @@ def rssm_pair(min_std: float = 0.1):
 
 def random_state(batch: int, seed: int = 1) -> dict[str, torch.Tensor]:
     with seeded(seed):
-        return {"mean": torch.randn(batch, S), "std": torch.rand(batch, S) + 0.1, "stoch": torch.randn(batch, S),
+        return {"mean": torch.randn(batch, S), "std": torch.rand(batch, S) + 0.1,
+                "stoch": torch.randn(batch, S),
                 "deter": torch.randn(batch, D)}
 
 
 def compare_states(got, expected, step: str, what: str) -> None:
-    assert_true(isinstance(got, dict), f"{what} must be a dict with mean, std, stoch, deter; got {type(got)}.",
+    assert_true(isinstance(got, dict), f"{what} must be a dict with mean, std, stoch, deter; got "
+                                       f"{type(got)}.",
                 step=step)
     for key in ("mean", "std", "stoch", "deter"):
         assert_true(key in got, f"{what} has no {key!r} (a state is a dict of mean, std, stoch, deter).",
@@ -73,7 +75,8 @@ def test_gaussian_stats_known_values_and_min_std():
     mean, std = target(RSSM).gaussian_stats(x, 0.1)
     assert_close(mean, torch.tensor([[1.0, -2.0]]), step="2.2", what="mean of [1, -2 | 0, -100]")
     assert_close(std, torch.tensor([[math.log(2.0) + 0.1, 0.1]]), step="2.2",
-                 what="std of raw values 0 and -100: softplus(0) + 0.1 = log 2 + 0.1, softplus(-100) + 0.1 = 0.1")
+                 what="std of raw values 0 and -100: softplus(0) + 0.1 = log 2 + 0.1, softplus(-100) + 0.1 "
+                      "= 0.1")
     assert_true(bool((target(RSSM).gaussian_stats(torch.randn(50, 8) * 20, 0.3)[1] >= 0.3 - 1e-6).all()),
                 "std must never fall below min_std, whatever the raw values.", step="2.2")
 
@@ -129,7 +132,8 @@ def test_obs_step_matches_reference(no_noise):
     with seeded(4):
         action, embed = torch.rand(3, A), torch.randn(3, E)
     got = model.obs_step(state, action, embed)
-    assert_true(isinstance(got, tuple) and len(got) == 2, "obs_step must return (posterior, prior).", step="2.4")
+    assert_true(isinstance(got, tuple) and len(got) == 2, "obs_step must return (posterior, "
+                                                          "prior).", step="2.4")
     ref_post, ref_prior = ref_model.obs_step(state, action, embed)
     compare_states(got[0], ref_post, "2.4", "the posterior of obs_step")
     compare_states(got[1], ref_prior, "2.4", "the prior of obs_step")
@@ -171,7 +175,8 @@ def test_observe_matches_reference(no_noise):
     is_first[1, 3] = 1.0
     post, prior = model.observe(embed, action, is_first)
     for key in ("stoch", "deter", "mean", "std"):
-        assert_shape(post[key], (2, 6, S if key != "deter" else D), step="2.5", what=f"observe(...)[0][{key!r}]")
+        assert_shape(post[key], (2, 6, S if key != "deter" else D), step="2.5",
+                     what=f"observe(...)[0][{key!r}]")
     ref_post, ref_prior = ref_model.observe(embed, action, is_first)
     compare_states(post, ref_post, "2.5", "posterior states of observe (B, T, ...)")
     compare_states(prior, ref_prior, "2.5", "prior states of observe (B, T, ...)")
@@ -199,8 +204,10 @@ def test_observe_resets_the_state_at_episode_starts():
     fresh_first = torch.zeros(1, 3)
     fresh_first[0, 0] = 1.0
     fresh, _ = model.observe(embed[:, 4:], action[:, 4:], fresh_first, sample=False)
-    assert_close(post["deter"][:, 4:], fresh["deter"], step="2.5", what="deter from the episode start at t = 4 "
-                 "on, compared with observing that episode alone: at is_first the state (and the action) must "
+    assert_close(post["deter"][:, 4:], fresh["deter"], step="2.5", what="deter from the episode start at t "
+                                                                        "= 4 "
+                 "on, compared with observing that episode alone: at is_first the state (and the action) "
+                 "must "
                  "be reset to zeros, so nothing of the previous episode leaks in")
     assert_close(post["mean"][:, 4:], fresh["mean"], step="2.5",
                  what="posterior mean after the episode start at t = 4 (compared with a fresh observe)")
@@ -231,12 +238,15 @@ def test_kl_loss_free_nats_give_no_gradient():
     post = {k: v.requires_grad_() for k, v in gaussians((2, 3, S), 9).items()}
     prior = {"mean": post["mean"].detach() + 0.1, "std": post["std"].detach()}  # KL = 0.02 * S / std^2: small
     loss, kl = target(RSSM).kl_loss(post, prior, 3.0)
-    assert_true(float(kl.detach()) < 3.0, f"this test's KL should be small, your kl is {float(kl.detach()):.4g}.", step="2.6")
-    assert_close(loss, 3.0, step="2.6", what="the loss while the mean KL is below free_nats = 3 (it is clipped "
+    assert_true(float(kl.detach()) < 3.0, "this test's KL should be small, your kl is "
+                                          f"{float(kl.detach()):.4g}.", step="2.6")
+    assert_close(loss, 3.0, step="2.6", what="the loss while the mean KL is below free_nats = 3 (it is "
+                                             "clipped "
                  "from below: torch.clamp(kl, min=free_nats))")
     loss.backward()
     grad = post["mean"].grad
-    assert_true(grad is None or float(grad.abs().max()) == 0.0, "below free_nats the KL must give no gradient "
+    assert_true(grad is None or float(grad.abs().max()) == 0.0, "below free_nats the KL must give no "
+                                                                "gradient "
                 "at all (the nats are free); did you add free_nats instead of clipping?", step="2.6")
 
 
@@ -246,9 +256,11 @@ def test_kl_loss_clips_the_batch_mean_not_each_step():
     prior = {"mean": torch.tensor([0.0, math.sqrt(8.0)]).view(2, 1, 1), "std": torch.ones(2, 1, 1)}
     loss, kl = target(RSSM).kl_loss(post, prior, 3.0)  # per-step KLs 0 and 4: mean 2
     assert_close(kl, 2.0, step="2.6", what="kl for per-step KLs of 0 and 4 nats (their mean)")
-    assert_close(loss, 3.0, step="2.6", what="loss for per-step KLs of 0 and 4 nats with free_nats = 3: the mean "
+    assert_close(loss, 3.0, step="2.6", what="loss for per-step KLs of 0 and 4 nats with free_nats = 3: the "
+                                             "mean "
                  "(2) is clipped to 3; clipping each step first would give (3 + 4) / 2 = 3.5")
     big_prior = {"mean": prior["mean"] * 2, "std": prior["std"]}  # per-step KLs 0 and 16: mean 8
     loss, _ = target(RSSM).kl_loss(post, big_prior, 3.0)
-    assert_close(loss, 8.0, step="2.6", what="loss when the mean KL (8) is above free_nats (it is the KL itself)")
+    assert_close(loss, 8.0, step="2.6", what="loss when the mean KL (8) is above free_nats (it is the KL "
+                                             "itself)")
     assert_finite(loss, step="2.6", what="kl_loss")

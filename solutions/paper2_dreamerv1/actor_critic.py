@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401 (used in the TODOs' solutions)
 from torch import nn
 
 from common.nets import mlp
 
-from .networks import normal_log_prob
+from .networks import normal_log_prob  # noqa: F401 (used in TODO 2.12)
 from .rssm import RSSM, State
 
 

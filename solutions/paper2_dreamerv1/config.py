@@ -62,15 +62,14 @@ class Config:
     eval_every: int = 10_000  # environment steps
     eval_episodes: int = 1
     log_every: int = 1000  # environment steps between metric lines
-    dream_every: int = 0  # environment steps between dream videos/plots (0 = only at the end)
     minutes: float = 0.0  # stop after this many wall minutes (0 = no limit); a checkpoint is saved
 
 
 PRESETS: dict[str, dict] = {
     # seconds, for CI: a tiny model through every stage
-    "smoke": dict(obs="state", steps=600, prefill=400, train_every=100, train_steps=2, pretrain=2,
+    "smoke": dict(obs="state", steps=400, prefill=200, train_every=100, train_steps=2, pretrain=2,
                   deter=16, stoch=4, hidden=16, units=16, embed=16, batch=4, length=8, horizon=5,
-                  eval_every=400, eval_episodes=1, log_every=200),
+                  eval_every=200, eval_episodes=1, log_every=200),
     # a 2-core laptop, Pendulum-v1 from state vectors in <= 60 minutes (docs/results/paper2_dreamerv1.md)
     "cpu": dict(obs="state", steps=40_000, prefill=2000, train_every=200, train_steps=20, pretrain=100,
                 hidden=200, units=200, embed=200, batch=16, length=50, eval_every=2000, eval_episodes=3,

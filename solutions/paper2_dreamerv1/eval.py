@@ -86,3 +86,6 @@ if __name__ == "__main__":
         main()
     except UnknownEnvError as err:
         sys.exit(f"error: {err}")
+    except NotImplementedError as err:  # a template's unfinished step
+        sys.exit(f"error: {err} -- not written yet: finish that step (IMPLEMENTATION_GUIDE.md, chapter 2) "
+                 "or take its module from the reference with --use-solution.")

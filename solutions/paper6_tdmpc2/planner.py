@@ -27,9 +27,9 @@ def estimate_value(model: TDMPC2Model, z: torch.Tensor, actions: torch.Tensor, d
     z (N, L), actions (H, N, A) -> (N,):
         G = sum_{t<H} gamma^t * R(z_t, a_t) + gamma^H * Q_avg(z_H, a_H),  z_{t+1} = d(z_t, a_t), a_H ~ p(z_H)
     """
-    # TODO(6.12): loop over the horizon: add discount**t times the decoded reward (two_hot_inv of
-    # model.reward, with model.vmin, model.vmax), then step z with model.next. Bootstrap at the end with
-    # model.Q(z, a, "avg") for a sampled from model.pi(z).
+    # TODO(6.12): discounted model rewards over the horizon, plus gamma^H * Q at the end. Decode rewards
+    # with two_hot_inv(model.reward(z, a), model.vmin, model.vmax), step z with model.next, and
+    # bootstrap with model.Q(z, a, "avg") for a sampled from model.pi(z).
     # BEGIN SOLUTION
     G, weight = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device), 1.0
     for a in actions:  # a (N, A)
@@ -51,8 +51,8 @@ def mppi_update(value: torch.Tensor, actions: torch.Tensor, num_elites: int, tem
     mean and std are the score-weighted mean and standard deviation of the elites, std clamped to
     [min_std, max_std]. NaN values count as 0 (official code).
     """
-    # TODO(6.13): torch.topk for the elites; the exponentiated, max-subtracted, normalised weights; the
-    # weighted mean over the elite axis (dim 1), the weighted std around it, clamp.
+    # TODO(6.13): elites, weights exp(temperature * (v - max v)) normalised, weighted mean and std.
+    # torch.topk picks the elites; average over the elite axis (dim 1); clamp the std.
     # BEGIN SOLUTION
     value = value.nan_to_num(0.0)
     elite_idx = torch.topk(value, num_elites).indices  # (K,)
@@ -89,8 +89,9 @@ class Planner:
         """
         cfg = self.cfg
         H, N, P, A = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, self.action_dim
-        # TODO(6.14): follow steps 1-4 of the docstring; the policy trajectories stay fixed across the
-        # iterations, only the N - P Gaussian samples are redrawn.
+        # TODO(6.14): MPPI with a warm start and policy trajectories (steps 1-4 of the docstring).
+        # The P policy trajectories stay fixed across the iterations; only the N - P Gaussian samples
+        # are redrawn.
         # BEGIN SOLUTION
         z = model.encode(obs[None])  # (1, L)
         dev = z.device

@@ -1,0 +1,327 @@
+"""Train World Models on CarRacing, stage by stage (Ha & Schmidhuber 2018, §3 and Fig. 9):
+
+  1. collect random rollouts     -> data/*.npz        (frames cropped and resized to 64x64)
+  2. train V, the VAE            -> vae_recon.png
+  3. encode every frame to (mu, logvar)
+  4. train M, the MDN-RNN        -> dream.gif         (M's rollout decoded by V, beside the real frames)
+  5. evolve C with CMA-ES        -> cma_curve.png     (mean and best return per generation)
+
+Every stage saves checkpoint.pt when it finishes (and CMA-ES after every generation); Ctrl-C saves too,
+and `--resume RUN_DIR` goes on from there. Usage, from the repo root or from this folder:
+
+    python -m paper1_world_models.train                 # the cpu preset: <= 90 min on 2 cores
+    python -m paper1_world_models.train --preset smoke  # seconds
+    python train.py --use-solution vae,rnn              # the reference's V and M, your controller
+"""
+
+from __future__ import annotations
+
+if __package__ in (None, ""):  # `python train.py` from inside the folder
+    from common.chapter import package_of
+
+    __package__ = package_of(__file__)
+
+import json
+import multiprocessing as mp
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import cma
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from common.chapter import chapter_name, parse_use_solution, pick
+from common.checkpoint import RESERVED, CheckpointError, load_checkpoint, save_checkpoint
+from common.config import config_from_dict, config_to_dict, make_parser, parse_config, save_config
+from common.envs import KNOWN_ENVS, UnknownEnvError
+from common.logger import RunLogger, make_run_dir, plot_curves
+from common.video import image_grid, save_image
+from common.world_model import render_dream
+
+from .agent import RolloutPool, VMWorldModel, collect_rollout, to_tensor
+from .config import PRESETS, Config
+
+PAPER = chapter_name(__package__)
+MODULES = ("vae", "rnn", "controller")
+
+
+def parse_args(argv=None):
+    parser = make_parser(Config, PRESETS, description=__doc__.split("\n")[0])
+    parser.add_argument("--out", help="run folder (default runs/paper1_world_models/<env>/<time>-s<seed>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
+    parser.add_argument("--use-solution", default="", help="modules taken from solutions/: vae,rnn,controller")
+    cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
+    if cfg.env != "CarRacing-v3":
+        known = ", ".join(KNOWN_ENVS)
+        if cfg.env not in KNOWN_ENVS:
+            parser.error(f"unknown env id {cfg.env!r}; known ids: {known}")
+        parser.error(f"chapter 1 drives CarRacing-v3 only (its controller maps to steer/gas/brake), got {cfg.env}")
+    return cfg, args
+
+
+class Run:
+    """Everything the stages share: config, folders, modules, the checkpoint state."""
+
+    def __init__(self, cfg: Config, run_dir: Path, use_solution: set[str]) -> None:
+        self.cfg, self.dir = cfg, run_dir
+        self.mods = {name: pick(__package__, name, use_solution) for name in MODULES}
+        self.module_names = {name: mod.__name__ for name, mod in self.mods.items()}
+        self.workers = cfg.workers or os.cpu_count() or 1
+        self.state: dict = {"stage": "collect", "elapsed": 0.0}
+        self.t0 = time.time()
+        torch.manual_seed(cfg.seed)
+
+    def elapsed(self) -> float:
+        return self.state["elapsed"] + time.time() - self.t0
+
+    def save(self) -> None:
+        self.state["elapsed"], self.t0 = self.elapsed(), time.time()
+        save_checkpoint(self.dir / "checkpoint.pt", paper=PAPER, step=int(self.state.get("generation", 0)),
+                        config=config_to_dict(self.cfg), **self.state)
+
+    def vae(self):
+        vae = self.mods["vae"].ConvVAE(self.cfg.z_dim)
+        if "vae" in self.state:
+            vae.load_state_dict(self.state["vae"])
+        return vae
+
+    def rnn(self):
+        rnn = self.mods["rnn"].MDNRNN(self.cfg.z_dim, 3, self.cfg.hidden, self.cfg.n_mix)
+        if "rnn" in self.state:
+            rnn.load_state_dict(self.state["rnn"])
+        return rnn
+
+
+# ---------------------------------------------------------------- 1. collect
+def collect(run: Run) -> None:
+    cfg, data = run.cfg, run.dir / "data"
+    data.mkdir(exist_ok=True)
+    tasks = [(cfg.env, cfg.seed * 1_000_000 + i, cfg.rollout_steps, str(data / f"{i:05d}.npz"))
+             for i in range(cfg.rollouts) if not (data / f"{i:05d}.npz").exists()]
+    with mp.get_context("spawn").Pool(run.workers) as pool:
+        for _ in tqdm(pool.imap_unordered(collect_rollout, tasks), total=len(tasks), desc="1/5 collect"):
+            pass
+
+
+def load_rollouts(run: Run) -> list[dict[str, np.ndarray]]:
+    files = sorted((run.dir / "data").glob("[0-9]*.npz"))[: run.cfg.rollouts]
+    return [dict(np.load(f)) for f in files]
+
+
+# ---------------------------------------------------------------- 2. V
+def train_vae(run: Run, log: RunLogger) -> None:
+    cfg, V = run.cfg, run.mods["vae"]
+    frames = np.concatenate([r["obs"] for r in load_rollouts(run)])  # (N, 64, 64, 3) uint8
+    vae = run.vae()
+    opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
+    if "vae_opt" in run.state:
+        opt.load_state_dict(run.state["vae_opt"])
+    rng = np.random.default_rng(cfg.seed)
+    batch = min(cfg.vae_batch, len(frames))
+    for epoch in range(run.state.get("vae_epoch", 0), cfg.vae_epochs):
+        perm = rng.permutation(len(frames))
+        bar = tqdm(range(0, len(frames) - batch + 1, batch), desc=f"2/5 VAE epoch {epoch + 1}/{cfg.vae_epochs}")
+        for i in bar:
+            x = to_tensor(frames[perm[i:i + batch]])  # (B, 3, 64, 64)
+            x_hat, mu, logvar = vae(x)
+            losses = V.vae_loss(x_hat, x, mu, logvar, cfg.kl_tolerance)
+            opt.zero_grad()
+            losses["loss"].backward()
+            opt.step()
+            bar.set_postfix(recon=f"{losses['recon'].item():.1f}", kl=f"{losses['kl'].item():.1f}")
+        log.log(epoch + 1, stage="vae", vae_loss=losses["loss"].item(), vae_recon=losses["recon"].item(),
+                vae_kl=losses["kl"].item())
+        run.state.update(vae=vae.state_dict(), vae_opt=opt.state_dict(), vae_epoch=epoch + 1)
+        run.save()
+    with torch.no_grad():  # a picture: 8 real frames above their reconstructions
+        idx = rng.choice(len(frames), 8, replace=False)
+        x_hat = vae.decode(vae.encode(to_tensor(frames[idx]))[0])
+        recon = (x_hat.movedim(1, -1).numpy() * 255).astype(np.uint8)
+    save_image(image_grid(np.concatenate([frames[idx], recon]), nrow=8), run.dir / "vae_recon.png")
+
+
+# ---------------------------------------------------------------- 3. encode
+def encode(run: Run) -> None:
+    vae = run.vae().eval()
+    out = {}
+    with torch.no_grad():
+        for i, r in enumerate(tqdm(load_rollouts(run), desc="3/5 encode")):
+            mu, logvar = vae.encode(to_tensor(r["obs"]))
+            out[f"mu{i}"], out[f"logvar{i}"], out[f"action{i}"] = mu.numpy(), logvar.numpy(), r["action"]
+    np.savez(run.dir / "series.npz", **out)
+
+
+def load_series(run: Run) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    s = np.load(run.dir / "series.npz")
+    n = sum(1 for k in s.files if k.startswith("mu"))
+    return [(s[f"mu{i}"], s[f"logvar{i}"], s[f"action{i}"]) for i in range(n)]
+
+
+# ---------------------------------------------------------------- 4. M
+def train_rnn(run: Run, log: RunLogger) -> None:
+    cfg, M = run.cfg, run.mods["rnn"]
+    series = load_series(run)
+    seq = min(cfg.rnn_seq, min(len(mu) for mu, _, _ in series) - 1)
+    series = [s for s in series if len(s[0]) > seq]
+    rnn = run.rnn()
+    opt = torch.optim.Adam(rnn.parameters(), lr=cfg.rnn_lr)
+    if "rnn_opt" in run.state:
+        opt.load_state_dict(run.state["rnn_opt"])
+    rng = np.random.default_rng(cfg.seed + 1)
+    per_epoch = max(1, sum(len(mu) for mu, _, _ in series) // (seq * cfg.rnn_batch))
+    for epoch in range(run.state.get("rnn_epoch", 0), cfg.rnn_epochs):
+        bar = tqdm(range(per_epoch), desc=f"4/5 MDN-RNN epoch {epoch + 1}/{cfg.rnn_epochs}")
+        for _ in bar:
+            zs, acts = [], []
+            for j in rng.integers(0, len(series), cfg.rnn_batch):
+                mu, logvar, act = series[j]
+                t = rng.integers(0, len(mu) - seq)
+                # z ~ N(mu, sigma): M learns from samples of V's posterior, as in the authors' code
+                zs.append(mu[t:t + seq + 1] + np.exp(logvar[t:t + seq + 1] / 2) * rng.standard_normal(mu[t:t + seq + 1].shape))
+                acts.append(act[t:t + seq + 1])
+            z = torch.as_tensor(np.stack(zs), dtype=torch.float32)  # (B, seq+1, Z)
+            a = torch.as_tensor(np.stack(acts), dtype=torch.float32)  # (B, seq+1, 3)
+            loss = M.sequence_loss(rnn, z, a)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(rnn.parameters(), cfg.grad_clip)
+            opt.step()
+            bar.set_postfix(nll=f"{loss.item():.3f}")
+        log.log(epoch + 1, stage="rnn", rnn_nll=loss.item())
+        run.state.update(rnn=rnn.state_dict(), rnn_opt=opt.state_dict(), rnn_epoch=epoch + 1)
+        run.save()
+    dream(run)
+
+
+def dream(run: Run) -> None:
+    """M's imagination decoded by V, beside what really happened after the same actions."""
+    rollout = load_rollouts(run)[-1]  # frames (T, 64, 64, 3) uint8, actions (T, 3)
+    model = VMWorldModel(run.vae().eval(), run.rnn().eval(), run.cfg.temperature,
+                         torch.Generator().manual_seed(run.cfg.seed))
+    render_dream(model, rollout["obs"][:80], rollout["action"][:80], context=20, path=run.dir / "dream.gif")
+
+
+# ---------------------------------------------------------------- 5. C
+def evolve(run: Run, log: RunLogger) -> None:
+    cfg, C = run.cfg, run.mods["controller"]
+    in_dim = cfg.z_dim + (cfg.hidden if cfg.controller_input == "zh" else 0)
+    dim = sum(p.numel() for p in C.Controller(in_dim).parameters())  # 867 for [z, h] -> 3
+    es_path = run.dir / "cma_state.pkl"  # CMA-ES's own state, for --resume only (written by this run)
+    if es_path.exists() and run.state.get("generation", 0) > 0:
+        es = pickle.loads(es_path.read_bytes())
+    else:
+        es = cma.CMAEvolutionStrategy(np.zeros(dim), cfg.sigma0,
+                                      {"popsize": cfg.popsize, "seed": cfg.seed + 1, "verbose": -9})
+    pool = RolloutPool(run.workers, run.module_names, config_to_dict(cfg), run.state["vae"], run.state["rnn"])
+    rng = np.random.default_rng([cfg.seed, run.state.get("generation", 0)])
+    val_seeds = [999_000 + k for k in range(cfg.eval_episodes)]  # fixed validation tracks
+    bar = tqdm(initial=run.state.get("generation", 0), total=cfg.generations, desc="5/5 CMA-ES")
+    try:
+        while run.state.get("generation", 0) < cfg.generations:
+            if cfg.minutes and run.elapsed() > cfg.minutes * 60:
+                print(f"\nstopping: the {cfg.minutes}-minute budget is spent")
+                break
+            seeds = [int(s) for s in rng.integers(0, 999_000, cfg.rollouts_per_candidate)]  # same tracks for all
+            stats = C.evolve_step(es, lambda sols: pool.returns(sols, [seeds] * len(sols), cfg.patience),
+                                  cfg.weight_decay)
+            gen = run.state["generation"] = run.state.get("generation", 0) + 1
+            row = {"stage": "cma", "mean": stats["mean"], "best": stats["best"], "sigma": es.sigma}
+            if gen % cfg.eval_every == 0 or gen == cfg.generations:  # drive the CMA mean on full episodes
+                score = float(pool.returns([es.mean], [val_seeds], patience=0)[0])
+                row["eval_mean"] = score
+                if score > run.state.get("best_score", -np.inf):
+                    run.state.update(best_score=score, controller=torch.as_tensor(es.mean, dtype=torch.float32))
+            if "controller" not in run.state:
+                run.state["controller"] = torch.as_tensor(es.mean, dtype=torch.float32)
+            log.log(gen, minutes=run.elapsed() / 60, **row)
+            bar.update(1)
+            bar.set_postfix(mean=f"{stats['mean']:.0f}", best=f"{stats['best']:.0f}",
+                            val=f"{run.state.get('best_score', float('nan')):.0f}")
+            es_path.write_bytes(pickle.dumps(es))
+            run.save()
+    finally:
+        pool.close()
+    plot_curves(run.dir / "metrics.jsonl", ["mean", "best", "eval_mean"], run.dir / "cma_curve.png",
+                x="step", title="CMA-ES: return per generation")
+
+
+# ---------------------------------------------------------------- main
+STAGES = ("collect", "vae", "encode", "rnn", "cma", "done")
+
+
+def main(argv=None) -> Path:
+    cfg, args = parse_args(argv)
+    use_solution = parse_use_solution(args.use_solution, MODULES)
+    if args.resume:
+        run_dir = Path(args.resume)
+        try:
+            state = load_checkpoint(run_dir / "checkpoint.pt", PAPER)
+        except CheckpointError as err:
+            sys.exit(f"error: cannot resume: {err}")
+        cfg = config_from_dict(Config, state["config"])
+    else:
+        run_dir = make_run_dir(PAPER, cfg.env, cfg.seed, args.out)
+        state = None
+    save_config(cfg, run_dir / "config.json")
+    run = Run(cfg, run_dir, use_solution)
+    if state:
+        run.state = {k: v for k, v in state.items() if k not in RESERVED}
+    log = RunLogger(run_dir, enable_bar=False)
+    print(f"run folder: {run_dir}  (stage: {run.state['stage']}, workers: {run.workers})")
+    try:
+        for stage, fn in [("collect", collect), ("vae", train_vae), ("encode", encode), ("rnn", train_rnn),
+                          ("cma", evolve)]:
+            if STAGES.index(run.state["stage"]) > STAGES.index(stage):
+                continue
+            fn(run, log) if fn not in (collect, encode) else fn(run)
+            run.state["stage"] = STAGES[STAGES.index(stage) + 1]
+            run.save()
+    except KeyboardInterrupt:
+        run.save()
+        print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
+        raise SystemExit(130) from None
+    finally:
+        log.close()
+    summary = {"run_dir": str(run_dir), "minutes": round(run.elapsed() / 60, 1),
+               "generations": run.state.get("generation", 0), "best_val": run.state.get("best_score")}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"done in {summary['minutes']} min. Evaluate with:\n  python -m {__package__}.eval "
+          f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
+    return run_dir
+
+
+def make_bench(cfg: Config):
+    """For `python -m common.bench paper1_world_models`: one V update, one M update, one driving step."""
+    from common.bench import Bench
+
+    mods = {name: pick(__package__, name, set()) for name in MODULES}
+    vae, rnn = mods["vae"].ConvVAE(cfg.z_dim), mods["rnn"].MDNRNN(cfg.z_dim, 3, cfg.hidden, cfg.n_mix)
+    controller = mods["controller"].Controller(cfg.z_dim + cfg.hidden)
+    opt = torch.optim.Adam([*vae.parameters(), *rnn.parameters()], lr=1e-4)
+    x = torch.rand(cfg.vae_batch, 3, 64, 64)
+    z, a = torch.randn(cfg.rnn_batch, min(cfg.rnn_seq, 100) + 1, cfg.z_dim), torch.rand(cfg.rnn_batch, min(cfg.rnn_seq, 100) + 1, 3)
+
+    def update() -> None:
+        x_hat, mu, logvar = vae(x)
+        loss = mods["vae"].vae_loss(x_hat, x, mu, logvar)["loss"] + mods["rnn"].sequence_loss(rnn, z, a)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    from .agent import Agent
+
+    agent, frame = Agent(vae.eval(), rnn.eval(), controller), np.zeros((64, 64, 3), np.uint8)
+    return Bench(update=update, act=lambda: agent.act(frame), modules=[vae, rnn, controller],
+                 act_label="driving step (V + C + M, batch 1)",
+                 note=f"update = one VAE step (batch {cfg.vae_batch}) + one MDN-RNN step (batch {cfg.rnn_batch})")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UnknownEnvError as err:
+        sys.exit(f"error: {err}")

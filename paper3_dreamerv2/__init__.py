@@ -1,0 +1,1 @@
+"""DreamerV2 — not written yet; see README.md."""

@@ -1,0 +1,1 @@
+"""DreamerV3 — not written yet; see README.md."""

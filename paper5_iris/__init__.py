@@ -1,0 +1,1 @@
+"""IRIS — not written yet; see README.md."""

@@ -1,0 +1,1 @@
+"""Genie — not written yet; see README.md."""
