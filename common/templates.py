@@ -351,8 +351,8 @@ def check_templates(root: Path, paper: str) -> list[str]:
     except TemplateError as err:
         return str(err).splitlines()
     folder = root / paper
-    if not folder.is_dir():
-        return [f"{paper}/ does not exist: run `python -m common.templates build`."]
+    if not any((folder / rel).is_file() for rel in files):
+        return [f"{paper}/ has no templates yet: run `python -m common.templates build`."]
     problems = []
     for rel, data in files.items():
         path = folder / rel

@@ -105,6 +105,7 @@ def collect(run: Run) -> None:
     with mp.get_context("spawn").Pool(run.workers) as pool:
         for _ in tqdm(pool.imap_unordered(collect_rollout, tasks), total=len(tasks), desc="1/5 collect"):
             pass
+    run.state["env_steps"] = sum(len(np.load(f)["action"]) for f in sorted(data.glob("[0-9]*.npz")))
 
 
 def load_rollouts(run: Run) -> list[dict[str, np.ndarray]]:
@@ -180,9 +181,10 @@ def train_rnn(run: Run, log: RunLogger) -> None:
             for j in rng.integers(0, len(series), cfg.rnn_batch):
                 mu, logvar, act = series[j]
                 t = rng.integers(0, len(mu) - seq)
+                w = slice(t, t + seq + 1)  # a window of seq+1 steps
                 # z ~ N(mu, sigma): M learns from samples of V's posterior, as in the authors' code
-                zs.append(mu[t:t + seq + 1] + np.exp(logvar[t:t + seq + 1] / 2) * rng.standard_normal(mu[t:t + seq + 1].shape))
-                acts.append(act[t:t + seq + 1])
+                zs.append(mu[w] + np.exp(logvar[w] / 2) * rng.standard_normal(mu[w].shape))
+                acts.append(act[w])
             z = torch.as_tensor(np.stack(zs), dtype=torch.float32)  # (B, seq+1, Z)
             a = torch.as_tensor(np.stack(acts), dtype=torch.float32)  # (B, seq+1, 3)
             loss = M.sequence_loss(rnn, z, a)
@@ -226,7 +228,7 @@ def evolve(run: Run, log: RunLogger) -> None:
                 print(f"\nstopping: the {cfg.minutes}-minute budget is spent")
                 break
             seeds = [int(s) for s in rng.integers(0, 999_000, cfg.rollouts_per_candidate)]  # same tracks for all
-            stats = C.evolve_step(es, lambda sols: pool.returns(sols, [seeds] * len(sols), cfg.patience),
+            stats = C.evolve_step(es, lambda sols, seeds=seeds: pool.returns(sols, [seeds] * len(sols), cfg.patience),
                                   cfg.weight_decay)
             gen = run.state["generation"] = run.state.get("generation", 0) + 1
             row = {"stage": "cma", "mean": stats["mean"], "best": stats["best"], "sigma": es.sigma}
@@ -237,7 +239,9 @@ def evolve(run: Run, log: RunLogger) -> None:
                     run.state.update(best_score=score, controller=torch.as_tensor(es.mean, dtype=torch.float32))
             if "controller" not in run.state:
                 run.state["controller"] = torch.as_tensor(es.mean, dtype=torch.float32)
-            log.log(gen, minutes=run.elapsed() / 60, **row)
+            run.state["env_steps"] = run.state.get("env_steps", 0) + pool.env_steps
+            pool.env_steps = 0
+            log.log(gen, minutes=run.elapsed() / 60, env_steps=run.state["env_steps"], **row)
             bar.update(1)
             bar.set_postfix(mean=f"{stats['mean']:.0f}", best=f"{stats['best']:.0f}",
                             val=f"{run.state.get('best_score', float('nan')):.0f}")
@@ -286,8 +290,9 @@ def main(argv=None) -> Path:
         raise SystemExit(130) from None
     finally:
         log.close()
-    summary = {"run_dir": str(run_dir), "minutes": round(run.elapsed() / 60, 1),
-               "generations": run.state.get("generation", 0), "best_val": run.state.get("best_score")}
+    summary = {"run_dir": str(run_dir), "minutes": round(run.elapsed() / 60, 1), "seed": cfg.seed,
+               "generations": run.state.get("generation", 0), "env_steps": run.state.get("env_steps"),
+               "best_val": run.state.get("best_score")}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"done in {summary['minutes']} min. Evaluate with:\n  python -m {__package__}.eval "
           f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
@@ -303,7 +308,8 @@ def make_bench(cfg: Config):
     controller = mods["controller"].Controller(cfg.z_dim + cfg.hidden)
     opt = torch.optim.Adam([*vae.parameters(), *rnn.parameters()], lr=1e-4)
     x = torch.rand(cfg.vae_batch, 3, 64, 64)
-    z, a = torch.randn(cfg.rnn_batch, min(cfg.rnn_seq, 100) + 1, cfg.z_dim), torch.rand(cfg.rnn_batch, min(cfg.rnn_seq, 100) + 1, 3)
+    seq = min(cfg.rnn_seq, 100) + 1
+    z, a = torch.randn(cfg.rnn_batch, seq, cfg.z_dim), torch.rand(cfg.rnn_batch, seq, 3)  # (B, T, Z), (B, T, 3)
 
     def update() -> None:
         x_hat, mu, logvar = vae(x)

@@ -31,15 +31,6 @@ CTRL = "paper1_world_models.controller"
 PEAK = np.array([1.0, -2.0, 0.5, 3.0])  # where the toy return is highest
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and it avoids thread thrashing on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def controller_pair(in_dim: int = 10):
     ref, tgt = reference(CTRL), target(CTRL)
     with seeded(60):

@@ -30,15 +30,6 @@ RNN = "paper1_world_models.rnn"
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and it avoids thread thrashing on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mixture(shape: tuple[int, ...], seed: int, spread: float = 1.0):
     """Random but valid mixture parameters: log_pi (normalised), mu, log_sigma, each shape (..., Z, K)."""
     with seeded(seed):

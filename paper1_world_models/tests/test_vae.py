@@ -28,15 +28,6 @@ from common.grading import (
 VAE = "paper1_world_models.vae"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and it avoids thread thrashing on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def vae_pair(z_dim: int = 32):
     """(ref module, target module, ref ConvVAE, target ConvVAE) with the same weights."""
     ref, tgt = reference(VAE), target(VAE)

@@ -98,10 +98,10 @@ def test_soft_update_moves_the_target_a_fraction_tau():
     before = [p.detach().clone() for p in tgt_net.parameters()]
     online_before = [p.detach().clone() for p in online.parameters()]
     tgt.soft_update(tgt_net, online, 0.01)
-    for name, p, t0, o in zip(("weight", "bias"), tgt_net.parameters(), before, online_before):
+    for name, p, t0, o in zip(("weight", "bias"), tgt_net.parameters(), before, online_before, strict=True):
         assert_close(p, 0.99 * t0 + 0.01 * o, step="6.7",
                      what=f"the target's {name} after soft_update(tau=0.01): 0.99 * target + 0.01 * online")
-    for p, o in zip(online.parameters(), online_before):
+    for p, o in zip(online.parameters(), online_before, strict=True):
         assert_close(p, o, step="6.7", what="the online network after soft_update (it must not change)")
 
 
@@ -217,7 +217,7 @@ def test_model_loss_gradients_reach_the_right_networks(monkeypatch):
     mine, theirs = ref_model(), ref_model()
     run_model_loss(tgt, mine)[0].backward()
     run_model_loss(ref, theirs)[0].backward()
-    for (name, p), q in zip(mine.encoder.named_parameters(), theirs.encoder.parameters()):
+    for (name, p), q in zip(mine.encoder.named_parameters(), theirs.encoder.parameters(), strict=True):
         assert_close(p.grad, q.grad, step="6.10", atol=1e-5, what=f"the gradient of encoder.{name} (the "
                      "targets encode(obs[1:]) must be computed under torch.no_grad)")
     for name, net in (("policy", mine.policy), ("target_Qs", mine.target_Qs)):

@@ -121,8 +121,8 @@ def test_mppi_update_matches_reference(planner):
     want = reference(PL).mppi_update(value, actions, 8, 0.5, 0.05, 2.0)
     assert_true(isinstance(got, tuple) and len(got) == 4,
                 "mppi_update must return (mean, std, score, elite_actions).", step="6.13")
-    for name, shape, g, w in zip(("mean", "std", "score", "elite_actions"), [(H, 2), (H, 2), (8,), (H, 8, 2)],
-                                 got, want):
+    shapes = [(H, 2), (H, 2), (8,), (H, 8, 2)]
+    for name, shape, g, w in zip(("mean", "std", "score", "elite_actions"), shapes, got, want, strict=True):
         assert_shape(g, shape, step="6.13", what=f"{name} from mppi_update(40 samples, 8 elites)")
         if name != "elite_actions":
             assert_close(g, w, step="6.13", what=name)

@@ -131,11 +131,10 @@ def _init_worker(modules: dict[str, str], cfg_dict: dict, vae_state: dict, rnn_s
               agent=Agent(vae.eval(), rnn.eval(), controller, cfg_dict["controller_input"]))
 
 
-def _episode(task: tuple[np.ndarray, int, int]) -> float:
+def _episode(task: tuple[np.ndarray, int, int]) -> tuple[float, int]:
     params, seed, patience = task
     _W["mods"]["controller"].set_flat(_W["agent"].controller, params)
-    total, _ = run_episode(_W["env"], _W["agent"], seed, _W["cfg"]["episode_steps"], patience)
-    return total
+    return run_episode(_W["env"], _W["agent"], seed, _W["cfg"]["episode_steps"], patience)
 
 
 class RolloutPool:
@@ -146,11 +145,14 @@ class RolloutPool:
         self.workers = workers or os.cpu_count() or 1
         ctx = mp.get_context("spawn")  # fresh interpreters: no torch thread pools copied by fork
         self.pool = ctx.Pool(self.workers, _init_worker, (modules, cfg_dict, vae_state, rnn_state))
+        self.env_steps = 0  # environment steps driven so far, for the record
 
     def returns(self, solutions: list[np.ndarray], seeds: list[list[int]], patience: int) -> np.ndarray:
         """Mean return of each solution over its own list of track seeds."""
-        tasks = [(np.asarray(s), seed, patience) for s, ss in zip(solutions, seeds) for seed in ss]
-        flat = self.pool.map(_episode, tasks, chunksize=1)
+        tasks = [(np.asarray(s), seed, patience) for s, ss in zip(solutions, seeds, strict=True) for seed in ss]
+        results = self.pool.map(_episode, tasks, chunksize=1)
+        self.env_steps += sum(steps for _, steps in results)
+        flat = [total for total, _ in results]
         out, i = [], 0
         for ss in seeds:
             out.append(float(np.mean(flat[i:i + len(ss)])))

@@ -91,6 +91,8 @@ class Run:
         self.scale = self.wm.RunningScale(cfg.tau).to(self.device)
         self.planner = self.pl.Planner(cfg, self.action_dim)
         self.agent = Agent(self.model, self.planner, self.discount, info["action_low"], info["action_high"])
+        self.eval_agent = Agent(self.model, self.pl.Planner(cfg, self.action_dim), self.discount,  # own warm start
+                                info["action_low"], info["action_high"])
         agent_steps = cfg.steps // cfg.action_repeat
         self.replay = EpisodeReplay(min(cfg.buffer_size, agent_steps + agent_steps // self.episode_length + 1),
                                     (self.obs_dim,), self.action_dim)
@@ -121,7 +123,7 @@ class Run:
     def evaluate(self, log: RunLogger) -> dict[str, float]:
         cfg, out = self.cfg, {}
         for policy in ("planner", "prior"):
-            returns = evaluate(self.eval_env, self.agent, policy, cfg.eval_episodes, VAL_SEED_BASE)
+            returns = evaluate(self.eval_env, self.eval_agent, policy, cfg.eval_episodes, VAL_SEED_BASE)
             out[f"eval_{policy}"] = float(np.mean(returns))
         log.log(self.step, minutes=log.wall() / 60, cpu_minutes=self.cpu_minutes(), **out)
         log.write(f"step {self.step}: planner {out['eval_planner']:.1f}, policy prior {out['eval_prior']:.1f} "
@@ -174,6 +176,12 @@ def train(run: Run, log: RunLogger) -> None:
             run.save()
 
 
+def unfinished(err: NotImplementedError) -> str:
+    """One sentence for a template step that is not written yet."""
+    return (f"error: {err} is not implemented yet; finish it (IMPLEMENTATION_GUIDE.md) or borrow the reference "
+            f"with --use-solution {','.join(MODULES)}.")
+
+
 def main(argv=None) -> Path:
     cfg, args = parse_args(argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
@@ -194,6 +202,8 @@ def main(argv=None) -> Path:
         run = Run(cfg, run_dir, use_solution)
     except UnknownEnvError as err:
         sys.exit(f"error: {err}")
+    except NotImplementedError as err:
+        sys.exit(unfinished(err))
     if ckpt is not None:
         run.load(ckpt)
     save_config(cfg, run_dir / "config.json")
@@ -202,9 +212,11 @@ def main(argv=None) -> Path:
     log = RunLogger(run_dir, total=cfg.steps, desc="TD-MPC2", initial=run.step)
     try:
         train(run, log)
-        result = run_episode(run.eval_env, run.agent, "planner", VAL_SEED_BASE, two_hot_inv=run.wm.two_hot_inv)
+        result = run_episode(run.eval_env, run.eval_agent, "planner", VAL_SEED_BASE, two_hot_inv=run.wm.two_hot_inv)
         reward_figure(result["rewards"], result["predicted"], run_dir / "reward_prediction.png",
                       title=f"{cfg.env}: one planner episode (return {result['return']:.0f})")
+    except NotImplementedError as err:
+        sys.exit(unfinished(err))
     except KeyboardInterrupt:
         run.save()
         print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
@@ -214,8 +226,8 @@ def main(argv=None) -> Path:
     summary = {"run_dir": str(run_dir), "env_steps": run.step, "minutes": round(log.wall() / 60, 2),
                "cpu_minutes": round(run.cpu_minutes(), 2)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"done in {summary['minutes']} min ({summary['cpu_minutes']} CPU min). Evaluate with:\n  python -m {__package__}.eval "
-          f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
+    print(f"done in {summary['minutes']} min ({summary['cpu_minutes']} CPU min). Evaluate with:\n"
+          f"  python -m {__package__}.eval --checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
     return run_dir
 
 
