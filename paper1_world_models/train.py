@@ -227,12 +227,15 @@ def evolve(run: Run, log: RunLogger) -> None:
             if cfg.minutes and run.elapsed() > cfg.minutes * 60:
                 print(f"\nstopping: the {cfg.minutes}-minute budget is spent")
                 break
+            started = time.time()
             seeds = [int(s) for s in rng.integers(0, 999_000, cfg.rollouts_per_candidate)]  # same tracks for all
             stats = C.evolve_step(es, lambda sols, seeds=seeds: pool.returns(sols, [seeds] * len(sols), cfg.patience),
                                   cfg.weight_decay)
             gen = run.state["generation"] = run.state.get("generation", 0) + 1
             row = {"stage": "cma", "mean": stats["mean"], "best": stats["best"], "sigma": es.sigma}
-            if gen % cfg.eval_every == 0 or gen == cfg.generations:  # drive the CMA mean on full episodes
+            # the last generation: the count is reached, or one more would overrun the time budget
+            last = gen == cfg.generations or (cfg.minutes and run.elapsed() + time.time() - started > cfg.minutes * 60)
+            if gen % cfg.eval_every == 0 or last:  # drive the CMA mean on full episodes
                 score = float(pool.returns([es.mean], [val_seeds], patience=0)[0])
                 row["eval_mean"] = score
                 if score > run.state.get("best_score", -np.inf):

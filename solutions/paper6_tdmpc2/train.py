@@ -32,15 +32,23 @@ from common.chapter import chapter_name, parse_use_solution, pick
 from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from common.config import config_from_dict, config_to_dict, make_parser, parse_config, save_config
 from common.envs import KNOWN_ENVS, UnknownEnvError, env_info
-from common.logger import RunLogger, make_run_dir, plot_curves
+from common.logger import RunLogger, make_run_dir, read_metrics
 from common.replay import EpisodeReplay
 
-from .agent import VAL_SEED_BASE, Agent, episode_length, evaluate, make_tdmpc_env, reward_figure, run_episode
+from .agent import (
+    VAL_SEED_BASE,
+    Agent,
+    curve_figure,
+    episode_length,
+    evaluate,
+    make_tdmpc_env,
+    reward_figure,
+    run_episode,
+)
 from .config import PRESETS, Config
 
 PAPER = chapter_name(__package__)
 MODULES = ("world_model", "planner")
-CURVES = ["eval_planner", "eval_prior", "episode_return", "consistency", "reward", "value", "pi_loss", "scale"]
 
 
 def parse_args(argv=None):
@@ -171,7 +179,7 @@ def train(run: Run, log: RunLogger) -> None:
         log.update(run.step - before)
         if crossed(before, run.step, cfg.eval_every) or run.step >= cfg.steps:
             run.evaluate(log)
-            plot_curves(log.path, CURVES, run.dir / "curve.png", title=f"TD-MPC2 on {cfg.env}")
+            curve_figure(read_metrics(log.path), run.dir / "curve.png", title=f"TD-MPC2 on {cfg.env}")
         if crossed(before, run.step, cfg.checkpoint_every) or run.step >= cfg.steps:
             run.save()
 
@@ -207,8 +215,9 @@ def main(argv=None) -> Path:
     if ckpt is not None:
         run.load(ckpt)
     save_config(cfg, run_dir / "config.json")
+    size = sum(p.numel() for p in run.model.parameters() if p.requires_grad)  # the target Qs not counted
     print(f"run folder: {run_dir}  (step {run.step}/{cfg.steps}, discount {run.discount:.3f}, "
-          f"{run.seed_steps} seed steps, {sum(p.numel() for p in run.model.parameters()):,} parameters)")
+          f"{run.seed_steps} seed steps, {size:,} parameters)")
     log = RunLogger(run_dir, total=cfg.steps, desc="TD-MPC2", initial=run.step)
     try:
         train(run, log)
