@@ -5,6 +5,7 @@
   returns its dotted name, to be assigned to `__package__` before the relative imports.
 * `pick(package, name, use_solution)` imports one module of a chapter from the student's folder, or from
   `solutions/` when the student asked for the reference (`train.py --use-solution vae,rnn`).
+* `start_run(...)` opens a new run folder, or the folder and checkpoint of `--resume RUN_DIR`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import config_from_dict, save_config
+from .logger import make_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,3 +59,23 @@ def pick(package: str, name: str, use_solution: set[str]) -> ModuleType:
     if name in use_solution:
         return importlib.import_module(f"solutions.{chapter}.{name}")
     return importlib.import_module(f"{package}.{name}")
+
+
+def start_run(paper: str, config_cls: type, cfg: Any, resume: str | None,
+              out: str | None) -> tuple[Any, Path, dict | None]:
+    """(config, run folder, checkpoint or None) for a new run, or for `--resume RUN_DIR`.
+
+    A resumed run keeps the config it was started with; an unreadable checkpoint is one sentence.
+    """
+    ckpt = None
+    if resume:
+        run_dir = Path(resume)
+        try:
+            ckpt = load_checkpoint(run_dir / "checkpoint.pt", paper)
+        except CheckpointError as err:
+            raise SystemExit(f"error: cannot resume: {err}") from None
+        cfg = config_from_dict(config_cls, ckpt["config"])
+    else:
+        run_dir = make_run_dir(paper, cfg.env, cfg.seed, out)
+    save_config(cfg, run_dir / "config.json")
+    return cfg, run_dir, ckpt

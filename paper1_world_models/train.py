@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.chapter import chapter_name, parse_use_solution, pick
-from common.checkpoint import RESERVED, CheckpointError, load_checkpoint, save_checkpoint
-from common.config import config_from_dict, config_to_dict, make_parser, parse_config, save_config
+from common.chapter import chapter_name, parse_use_solution, pick, start_run
+from common.checkpoint import RESERVED, save_checkpoint
+from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, UnknownEnvError
-from common.logger import RunLogger, make_run_dir, plot_curves
+from common.logger import RunLogger, plot_curves
 from common.video import image_grid, save_image
 from common.world_model import render_dream
 
@@ -263,17 +263,7 @@ STAGES = ("collect", "vae", "encode", "rnn", "cma", "done")
 def main(argv=None) -> Path:
     cfg, args = parse_args(argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    if args.resume:
-        run_dir = Path(args.resume)
-        try:
-            state = load_checkpoint(run_dir / "checkpoint.pt", PAPER)
-        except CheckpointError as err:
-            sys.exit(f"error: cannot resume: {err}")
-        cfg = config_from_dict(Config, state["config"])
-    else:
-        run_dir = make_run_dir(PAPER, cfg.env, cfg.seed, args.out)
-        state = None
-    save_config(cfg, run_dir / "config.json")
+    cfg, run_dir, state = start_run(PAPER, Config, cfg, args.resume, args.out)
     run = Run(cfg, run_dir, use_solution)
     if state:
         run.state = {k: v for k, v in state.items() if k not in RESERVED}

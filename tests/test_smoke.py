@@ -94,3 +94,27 @@ def test_missing_checkpoint_is_one_sentence(trained, tmp_path) -> None:
     chapter, _ = trained
     line = one_sentence(run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(tmp_path / "nope.pt")]))
     assert "nope.pt" in line
+
+
+def test_ctrl_c_keeps_a_checkpoint_that_resumes(trained, tmp_path) -> None:
+    """Interrupt a smoke run as soon as its first checkpoint exists; `--resume` must finish it."""
+    import signal
+    import time
+
+    chapter, _ = trained
+    proc = subprocess.Popen([sys.executable, "-m", f"solutions.{chapter}.train", "--preset", "smoke",
+                             "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.time() + 240
+    while not (tmp_path / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.fail(f"the smoke run ended (exit {proc.returncode}) before its first checkpoint could be "
+                    f"interrupted; save checkpoints during training:\n{proc.stdout.read()[-2000:]}")
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert (tmp_path / "checkpoint.pt").exists(), "Ctrl-C must leave checkpoint.pt behind"
+    assert "Traceback" not in output, f"Ctrl-C should end with a message, not a traceback:\n{output[-3000:]}"
+    assert "--resume" in output, f"Ctrl-C should tell how to go on (--resume RUN_DIR):\n{output[-2000:]}"
+    resumed = run(["-m", f"solutions.{chapter}.train", "--resume", str(tmp_path)])
+    assert resumed.returncode == 0, f"--resume after Ctrl-C failed:\n{resumed.stdout[-2000:]}\n{resumed.stderr[-3000:]}"
