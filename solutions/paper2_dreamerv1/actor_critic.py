@@ -59,6 +59,17 @@ class Actor(nn.Module):
         return torch.tanh(mean + std * eps)
         # END SOLUTION
 
+    def entropy(self, feat: torch.Tensor) -> torch.Tensor:
+        """A one-sample estimate of the entropy of the tanh-Normal, (...): H(tanh x) = H(x) + E log(1 - tanh(x)^2).
+
+        DreamerV1 has no entropy term; the cpu preset adds a small one (DreamerV2's `actor_ent`) so that the
+        actor does not saturate at +-1 before the value model knows better.
+        """
+        mean, std = self(feat)
+        x = mean + std * torch.randn_like(mean)
+        normal = (torch.log(std) + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
+        return normal + torch.log(1 - torch.tanh(x).pow(2) + 1e-6).sum(-1)
+
     def mode(self, feat: torch.Tensor) -> torch.Tensor:
         """The greedy action for evaluation, tanh(mean). (The authors take the most likely of 100
         samples; for the narrow policies of a trained agent the two agree.)"""

@@ -148,6 +148,8 @@ class Dreamer:
         weights = discount_weights(pcont)  # (N, H-1)
 
         a_loss = actor_loss(returns, weights)
+        if cfg.actor_entropy:  # 0 in the paper (V1); the cpu preset keeps the actor from saturating
+            a_loss = a_loss - cfg.actor_entropy * self.actor.entropy(feats[:, :-1].detach()).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         a_loss.backward()
         actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)

@@ -58,6 +58,7 @@ class Config:
     lam: float = 0.95  # lambda of the lambda-return (eq. 6)
     actor_init_std: float = 5.0
     actor_mean_scale: float = 5.0
+    actor_entropy: float = 0.0  # entropy bonus of the actor loss: none in DreamerV1 (V2 adds one)
     # evaluation, logging, saving
     eval_every: int = 10_000  # environment steps
     eval_episodes: int = 1
