@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class Config:
     env: str = "CarRacing-v3"
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # where V and M train ("cuda" if you have one); C always drives on the CPU
     workers: int = 0  # 0 = one per CPU core
     # collection (§A.1: 10,000 random rollouts)
     rollouts: int = 10_000

@@ -1,4 +1,4 @@
-"""The TD-MPC2 world model and its losses (Hansen, Su & Wang 2024, §3, eqs. 1-4, Appendix A).
+"""The TD-MPC2 world model and its losses (Hansen, Su & Wang 2024, §3.1 and the appendix).
 
 An *implicit* world model: it never reconstructs an observation. Five parts, all small MLPs
 (Linear -> LayerNorm -> Mish), acting on a latent z that SimNorm keeps on a product of simplices:
@@ -9,9 +9,9 @@ An *implicit* world model: it never reconstructs an observation. Five parts, all
     Q-ensemble  q^  = Q_i(z, a), i=1..5    101 logits each, trained by TD learning
     policy      a   ~ p(z)                 the "policy prior": a squashed Gaussian, guides the planner
 
-One update (eq. 3, `model_loss`): encode s_0, roll the dynamics H steps with the replayed actions, and
+One update (§3.1, the model objective, `model_loss`): encode s_0, roll the dynamics H steps with the replayed actions, and
 score each step t with weight rho^t: ||z_{t+1} - sg(h(s_{t+1}))||^2 (x20), CE(R, r_t) (x0.1) and
-CE(Q_i, r_t + gamma * Q_target(z'_{t+1}, p(z'_{t+1}))) (x0.1). The policy (eq. 4, `policy_loss`) then
+CE(Q_i, r_t + gamma * Q_target(z'_{t+1}, p(z'_{t+1}))) (x0.1). The policy (§3.1, the policy objective, `policy_loss`) then
 climbs the Q-values, divided by a running 5th-95th percentile range so one entropy coefficient suits every
 reward scale. Official code: nicklashansen/tdmpc2, tdmpc2/common/{layers,math,world_model,scale}.py and
 tdmpc2/tdmpc2.py.
@@ -49,7 +49,7 @@ class SimNorm(nn.Module):
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
-    """sign(x) * ln(1 + |x|) (DreamerV3 eq. 9; TD-MPC2 regresses rewards and values in this space)."""
+    """sign(x) * ln(1 + |x|) (as in DreamerV3; TD-MPC2 regresses rewards and values in this space)."""
     # TODO(6.2): sign(x) * log1p(|x|): squash magnitudes, keep the sign, symlog(0) = 0.
     raise NotImplementedError("TODO(6.2): sign(x) * log1p(|x|): squash magnitudes, keep the sign...")
 
@@ -243,7 +243,7 @@ def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
 
 
 def td_target(model: TDMPC2Model, next_z: torch.Tensor, reward: torch.Tensor, discount: float) -> torch.Tensor:
-    """The TD target of eq. 3: r_t + gamma * min of 2 target Qs at (z_{t+1}, a ~ p(z_{t+1})).
+    """The TD target of §3.1: r_t + gamma * min of 2 target Qs at (z_{t+1}, a ~ p(z_{t+1})).
 
     next_z (..., L) = h(s_{t+1}), reward (...,) -> (...,). A *target*: no gradient may flow through it.
     """

@@ -193,3 +193,24 @@ def test_update_behavior_clips_each_models_gradient(agent_mod, small_cfg, monkey
                     f"clip the {name}'s gradient norm with "
                     f"torch.nn.utils.clip_grad_norm_(self.{name}.parameters(), "
                     f"cfg.grad_clip) before its optimiser's step.", step="2.13")
+
+
+@pytest.mark.todo("2.13")
+def test_update_behavior_entropy_bonus(agent_mod, small_cfg):
+    cfg = dataclasses.replace(small_cfg, actor_entropy=1.0)
+    ref, mine, post = dreamer_pair(agent_mod, cfg)
+    _, plain, _ = dreamer_pair(agent_mod, small_cfg)
+    with seeded(7):
+        mine.update_behavior(post)
+    with seeded(7):
+        ref.update_behavior(post)
+    with seeded(7):
+        plain.update_behavior(post)
+    for (name, p), q in zip(mine.actor.named_parameters(), ref.actor.parameters(), strict=True):
+        assert_close(p, q, step="2.13", atol=1e-5, what=f"actor.{name} after update_behavior with "
+                                                        "actor_entropy=1 "
+                     "(subtract actor_entropy * self.actor.entropy(feats[:, :-1].detach()).mean() from the "
+                     "actor "
+                     "loss, right after actor_loss)")
+    assert_true(changed(params(plain.actor), mine.actor), "with cfg.actor_entropy = 1 the actor must move "
+                "differently than without it: the entropy bonus is missing from the actor loss.", step="2.13")

@@ -60,7 +60,14 @@ def parse_args(argv=None):
         if cfg.env not in KNOWN_ENVS:
             parser.error(f"unknown env id {cfg.env!r}; known ids: {known}")
         parser.error(f"chapter 1 drives CarRacing-v3 only (its controller maps to steer/gas/brake), got {cfg.env}")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {cfg.device} asked for a GPU, but torch sees none; use --device cpu")
     return cfg, args
+
+
+def on_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict with every tensor on the CPU, so checkpoints load anywhere."""
+    return {k: v.cpu() for k, v in module.state_dict().items()}
 
 
 class Run:
@@ -117,7 +124,8 @@ def load_rollouts(run: Run) -> list[dict[str, np.ndarray]]:
 def train_vae(run: Run, log: RunLogger) -> None:
     cfg, V = run.cfg, run.mods["vae"]
     frames = np.concatenate([r["obs"] for r in load_rollouts(run)])  # (N, 64, 64, 3) uint8
-    vae = run.vae()
+    dev = torch.device(cfg.device)  # V and M may train on a GPU; driving always runs on the CPU
+    vae = run.vae().to(dev)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     if "vae_opt" in run.state:
         opt.load_state_dict(run.state["vae_opt"])
@@ -127,7 +135,7 @@ def train_vae(run: Run, log: RunLogger) -> None:
         perm = rng.permutation(len(frames))
         bar = tqdm(range(0, len(frames) - batch + 1, batch), desc=f"2/5 VAE epoch {epoch + 1}/{cfg.vae_epochs}")
         for i in bar:
-            x = to_tensor(frames[perm[i:i + batch]])  # (B, 3, 64, 64)
+            x = to_tensor(frames[perm[i:i + batch]]).to(dev)  # (B, 3, 64, 64)
             x_hat, mu, logvar = vae(x)
             losses = V.vae_loss(x_hat, x, mu, logvar, cfg.kl_tolerance)
             opt.zero_grad()
@@ -136,8 +144,9 @@ def train_vae(run: Run, log: RunLogger) -> None:
             bar.set_postfix(recon=f"{losses['recon'].item():.1f}", kl=f"{losses['kl'].item():.1f}")
         log.log(epoch + 1, stage="vae", vae_loss=losses["loss"].item(), vae_recon=losses["recon"].item(),
                 vae_kl=losses["kl"].item())
-        run.state.update(vae=vae.state_dict(), vae_opt=opt.state_dict(), vae_epoch=epoch + 1)
+        run.state.update(vae=on_cpu(vae), vae_opt=opt.state_dict(), vae_epoch=epoch + 1)
         run.save()
+    vae.cpu()
     with torch.no_grad():  # a picture: 8 real frames above their reconstructions
         idx = rng.choice(len(frames), 8, replace=False)
         x_hat = vae.decode(vae.encode(to_tensor(frames[idx]))[0])
@@ -168,7 +177,8 @@ def train_rnn(run: Run, log: RunLogger) -> None:
     series = load_series(run)
     seq = min(cfg.rnn_seq, min(len(mu) for mu, _, _ in series) - 1)
     series = [s for s in series if len(s[0]) > seq]
-    rnn = run.rnn()
+    dev = torch.device(cfg.device)
+    rnn = run.rnn().to(dev)
     opt = torch.optim.Adam(rnn.parameters(), lr=cfg.rnn_lr)
     if "rnn_opt" in run.state:
         opt.load_state_dict(run.state["rnn_opt"])
@@ -185,8 +195,8 @@ def train_rnn(run: Run, log: RunLogger) -> None:
                 # z ~ N(mu, sigma): M learns from samples of V's posterior, as in the authors' code
                 zs.append(mu[w] + np.exp(logvar[w] / 2) * rng.standard_normal(mu[w].shape))
                 acts.append(act[w])
-            z = torch.as_tensor(np.stack(zs), dtype=torch.float32)  # (B, seq+1, Z)
-            a = torch.as_tensor(np.stack(acts), dtype=torch.float32)  # (B, seq+1, 3)
+            z = torch.as_tensor(np.stack(zs), dtype=torch.float32, device=dev)  # (B, seq+1, Z)
+            a = torch.as_tensor(np.stack(acts), dtype=torch.float32, device=dev)  # (B, seq+1, 3)
             loss = M.sequence_loss(rnn, z, a)
             opt.zero_grad()
             loss.backward()
@@ -194,7 +204,7 @@ def train_rnn(run: Run, log: RunLogger) -> None:
             opt.step()
             bar.set_postfix(nll=f"{loss.item():.3f}")
         log.log(epoch + 1, stage="rnn", rnn_nll=loss.item())
-        run.state.update(rnn=rnn.state_dict(), rnn_opt=opt.state_dict(), rnn_epoch=epoch + 1)
+        run.state.update(rnn=on_cpu(rnn), rnn_opt=opt.state_dict(), rnn_epoch=epoch + 1)
         run.save()
     dream(run)
 

@@ -1,7 +1,7 @@
 """Every setting of chapter 6 in one place. Field defaults are the official 5M single-task config.
 
 Sources: Hansen, Su & Wang, "TD-MPC2: Scalable, Robust World Models for Continuous Control" (ICLR 2024),
-arXiv:2310.16828, Table 6 (hyperparameters) and the authors' code, nicklashansen/tdmpc2:
+arXiv:2310.16828 (its appendix lists the hyperparameters) and the authors' code, nicklashansen/tdmpc2:
 tdmpc2/config.yaml (every default below) and tdmpc2/common/__init__.py (MODEL_SIZE: the "5" model is
 enc_dim 256, mlp_dim 512, latent_dim 512, 2 encoder layers, 5 Q-functions).
 
@@ -34,7 +34,7 @@ class Config:
     reward_coef: float = 0.1
     value_coef: float = 0.1
     consistency_coef: float = 20.0
-    rho: float = 0.5  # temporal weight rho^t of the losses along the horizon (eq. 3)
+    rho: float = 0.5  # temporal weight rho^t of the losses along the horizon (§3.1)
     lr: float = 3e-4
     enc_lr_scale: float = 0.3  # the encoder learns at lr * 0.3
     grad_clip_norm: float = 20.0
