@@ -126,8 +126,9 @@ class Dreamer:
         """
         # TODO(2.13): feats = imagine_ahead(...); reward and value heads on feats; pcont = discount;
         # returns = lambda_return(reward[:, :-1], value[:, :-1], pcont[:, :-1], value[:, -1], lam);
-        # weights = discount_weights(pcont); actor step; then value step on feats[:, :-1].detach().
-        # Each step: zero_grad, backward, clip_grad_norm_ on that model's parameters, its optimiser's step.
+        # weights = discount_weights(pcont); actor step (minus cfg.actor_entropy * actor.entropy(...) when it
+        # is not 0); then the value step on feats[:, :-1].detach(). Each step: zero_grad, backward,
+        # clip_grad_norm_ on that model's parameters, its optimiser's step.
         raise NotImplementedError("TODO(2.13): feats = imagine_ahead(...); reward and value heads on...")
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

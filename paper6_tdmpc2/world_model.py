@@ -9,12 +9,12 @@ An *implicit* world model: it never reconstructs an observation. Five parts, all
     Q-ensemble  q^  = Q_i(z, a), i=1..5    101 logits each, trained by TD learning
     policy      a   ~ p(z)                 the "policy prior": a squashed Gaussian, guides the planner
 
-One update (§3.1, the model objective, `model_loss`): encode s_0, roll the dynamics H steps with the replayed actions, and
-score each step t with weight rho^t: ||z_{t+1} - sg(h(s_{t+1}))||^2 (x20), CE(R, r_t) (x0.1) and
-CE(Q_i, r_t + gamma * Q_target(z'_{t+1}, p(z'_{t+1}))) (x0.1). The policy (§3.1, the policy objective, `policy_loss`) then
-climbs the Q-values, divided by a running 5th-95th percentile range so one entropy coefficient suits every
-reward scale. Official code: nicklashansen/tdmpc2, tdmpc2/common/{layers,math,world_model,scale}.py and
-tdmpc2/tdmpc2.py.
+One update (§3.1, the model objective, `model_loss`): encode s_0, roll the dynamics H steps with the
+replayed actions, and score each step t with weight rho^t: ||z_{t+1} - sg(h(s_{t+1}))||^2 (x20),
+CE(R, r_t) (x0.1) and CE(Q_i, r_t + gamma * Q_target(z'_{t+1}, p(z'_{t+1}))) (x0.1). The policy (§3.1, the
+policy objective, `policy_loss`) then climbs the Q-values, divided by a running 5th-95th percentile range
+so one entropy coefficient suits every reward scale. Official code: nicklashansen/tdmpc2,
+tdmpc2/common/{layers,math,world_model,scale}.py and tdmpc2/tdmpc2.py.
 """
 
 from __future__ import annotations

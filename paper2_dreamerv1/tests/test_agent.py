@@ -115,9 +115,9 @@ def test_world_model_loss_falls_when_overfitting_one_batch(agent_mod, small_cfg)
             loss.backward()
             opt.step()
     assert_finite(loss, step="2.8", what="the loss after 15 Adam steps")
-    assert_true(float(loss) < first - 0.2, "15 Adam steps on one batch should lower the loss clearly; it "
+    assert_true(loss.item() < first - 0.2, "15 Adam steps on one batch should lower the loss clearly; it "
                                            "went "
-                f"from {first:.3f} to {float(loss):.3f}. Is every term connected to the model's parameters?",
+                f"from {first:.3f} to {loss.item():.3f}. Is every term connected to the model's parameters?",
                 step="2.8")
 
 

@@ -105,7 +105,7 @@ class Planner:
         z = z.repeat(N, 1)  # (N, L)
         mean = torch.zeros(H, A, device=dev)
         if not t0:
-            mean[:-1] = self.prev_mean[1:].to(dev)  # warm start: yesterday's plan, one step on
+            mean[:-1] = self.prev_mean[1:].to(dev)  # warm start: the last plan, one step on
         std = torch.full((H, A), cfg.max_std, device=dev)
         for _ in range(cfg.iterations):
             noise = torch.randn(H, N - P, A, device=dev)

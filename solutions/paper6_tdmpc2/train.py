@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, parse_use_solution, pick
-from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from common.config import config_from_dict, config_to_dict, make_parser, parse_config, save_config
+from common.chapter import chapter_name, parse_use_solution, pick, start_run
+from common.checkpoint import save_checkpoint
+from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, UnknownEnvError, env_info
-from common.logger import RunLogger, make_run_dir, read_metrics
+from common.logger import RunLogger, read_metrics
 from common.replay import EpisodeReplay
 
 from .agent import (
@@ -193,16 +193,7 @@ def unfinished(err: NotImplementedError) -> str:
 def main(argv=None) -> Path:
     cfg, args = parse_args(argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    ckpt = None
-    if args.resume:
-        run_dir = Path(args.resume)
-        try:
-            ckpt = load_checkpoint(run_dir / "checkpoint.pt", PAPER)
-        except CheckpointError as err:
-            sys.exit(f"error: cannot resume: {err}")
-        cfg = config_from_dict(Config, ckpt["config"])
-    else:
-        run_dir = make_run_dir(PAPER, cfg.env, cfg.seed, args.out)
+    cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out)  # --resume keeps its config
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -214,7 +205,6 @@ def main(argv=None) -> Path:
         sys.exit(unfinished(err))
     if ckpt is not None:
         run.load(ckpt)
-    save_config(cfg, run_dir / "config.json")
     size = sum(p.numel() for p in run.model.parameters() if p.requires_grad)  # the target Qs not counted
     print(f"run folder: {run_dir}  (step {run.step}/{cfg.steps}, discount {run.discount:.3f}, "
           f"{run.seed_steps} seed steps, {size:,} parameters)")

@@ -30,8 +30,8 @@ MUTATIONS: list[Mutation] = [
              replace="",
              why="squashing with tanh changes the density: the log-determinant of the Jacobian is missing"),
     Mutation(id="q-reduce-over-all-heads", step="6.6", file="world_model.py",
-             find="heads = torch.randperm(self.num_q)[:2]",
-             replace="heads = torch.arange(self.num_q)",
+             find="heads = torch.randperm(self.num_q)[:2]\n        q = two_hot_inv(",
+             replace="heads = torch.arange(self.num_q)\n        q = two_hot_inv(",
              why="TD-MPC2 reduces two randomly chosen heads, not the whole ensemble (the min of 5 is too "
                  "pessimistic)"),
     Mutation(id="polyak-reversed", step="6.7", file="world_model.py",
