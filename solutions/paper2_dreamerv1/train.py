@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, parse_use_solution, pick
-from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from common.config import config_from_dict, config_to_dict, make_parser, parse_config, save_config
+from common.chapter import chapter_name, parse_use_solution, pick, start_run
+from common.checkpoint import save_checkpoint
+from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
-from common.logger import RunLogger, make_run_dir, plot_curves, read_metrics
+from common.logger import RunLogger, plot_curves, read_metrics
 
 from .config import PRESETS, Config
 
@@ -298,19 +298,9 @@ def finish(run: Run) -> None:
 def main(argv: list[str] | None = None) -> Path:
     cfg, args = parse_args(argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    ckpt = None
-    if args.resume:
-        run_dir = Path(args.resume)
-        try:
-            ckpt = load_checkpoint(run_dir / "checkpoint.pt", PAPER)
-        except CheckpointError as err:
-            sys.exit(f"error: cannot resume: {err}")
-        cfg = config_from_dict(Config, ckpt["config"])
-    else:
-        run_dir = make_run_dir(PAPER, cfg.env, cfg.seed, args.out)
+    cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out)  # --resume keeps its config
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    save_config(cfg, run_dir / "config.json")
     run = Run(cfg, run_dir, load_modules(use_solution), ckpt)
     print(f"run folder: {run_dir}  ({cfg.env}, {cfg.obs}, preset-resolved steps {cfg.steps}, "
           f"torch threads {torch.get_num_threads()})")
