@@ -10,15 +10,6 @@ import torch
 from common.grading import reference, target
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and it avoids thread thrashing on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def small_cfg():
     """The chapter's Config with a tiny model, so that every test runs in milliseconds."""

@@ -25,14 +25,6 @@ OTHER_STEPS = ("simnorm", "symlog", "symexp", "two_hot", "two_hot_inv", "soft_ce
                "discount_from_episode_length", "soft_update", "td_target", "RunningScale")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def graded(monkeypatch, keep: str):
     """Your world_model module with every step but `keep` replaced by the reference's."""
     tgt, ref = target(WM), reference(WM)

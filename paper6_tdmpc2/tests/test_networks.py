@@ -23,14 +23,6 @@ WM = "paper6_tdmpc2.world_model"
 D, A, B = 3, 2, 32  # observation size, action size, batch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_cfg(**changes):
     return reference("paper6_tdmpc2.config").Config(**{"enc_dim": 32, "mlp_dim": 32, "latent_dim": 16, **changes})
 

@@ -21,14 +21,6 @@ PL, WM = "paper6_tdmpc2.planner", "paper6_tdmpc2.world_model"
 A, H = 1, 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def planner(monkeypatch, request):
     """Your planner module; two_hot_inv (6.3) comes from the reference, and for the tests of 6.14 the

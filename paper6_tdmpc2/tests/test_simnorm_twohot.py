@@ -20,15 +20,6 @@ K, VMIN, VMAX = 101, -10.0, 10.0
 BINS = torch.linspace(VMIN, VMAX, K)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and it avoids thread thrashing on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------- 6.1 SimNorm
 @pytest.mark.todo("6.1")
 def test_simnorm_matches_reference():
