@@ -76,9 +76,9 @@ PRESETS: dict[str, dict] = {
     # 512 posterior states), higher learning rates for the few thousand updates a CPU affords, and an
     # update ratio of 25 updates per 100 env steps, and an entropy bonus for the actor (without it the actor
     # saturated at a constant +-1 torque in every dev run: Pendulum's "hold it sideways" local optimum).
-    "cpu": dict(obs="state", steps=40_000, prefill=2000, train_every=100, train_steps=25, pretrain=100,
+    "cpu": dict(obs="state", steps=80_000, prefill=2000, train_every=100, train_steps=25, pretrain=100,
                 deter=100, stoch=16, hidden=100, units=100, embed=100, batch=16, length=32, imag_starts=128,
-                model_lr=1e-3, actor_lr=2e-4, value_lr=1e-3, actor_entropy=1.0, eval_every=2000, eval_episodes=3,
-                log_every=1000, minutes=40.0),
+                model_lr=1e-3, actor_lr=2e-4, value_lr=1e-3, actor_entropy=1.0, eval_every=2000, eval_episodes=5,
+                log_every=1000, minutes=55.0),
     "paper": {},
 }

@@ -4,6 +4,7 @@ one clear sentence: an unknown env id, a bad flag, a truncated checkpoint, anoth
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,19 @@ def test_smoke_train_then_eval(trained) -> None:
     proc = run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(out / "checkpoint.pt"), "--episodes", "1"])
     assert proc.returncode == 0, f"eval failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert "±" in proc.stdout, f"eval should print mean ± std, printed:\n{proc.stdout[-1000:]}"
+
+
+def test_dreamer_keeps_its_best_evaluated_agent(trained) -> None:
+    """Chapter 2 writes best.pt at every new best periodic evaluation; eval.py reads it like checkpoint.pt."""
+    chapter, out = trained
+    if chapter != "paper2_dreamerv1":
+        pytest.skip("best.pt is chapter 2's")
+    summary = json.loads((out / "summary.json").read_text())
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["step"] == summary["best_step"] > 0, "best.pt should hold the agent of the best evaluation"
+    assert summary["best_eval"] == max(summary["evals"]), "best_eval should be the best periodic evaluation"
+    proc = run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(out / "best.pt"), "--episodes", "1"])
+    assert proc.returncode == 0, f"eval of best.pt failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
 
 
 def test_template_train_runs_with_the_reference_modules(trained, tmp_path) -> None:

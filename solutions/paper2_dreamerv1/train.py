@@ -8,7 +8,8 @@
                  first steps of an episode, then imagines the rest from the actions alone
 
 checkpoint.pt (+ replay.npz) is written at each evaluation, at the end and on Ctrl-C; `--resume RUN_DIR`
-goes on from there. Usage, from the repo root or from this folder:
+goes on from there. best.pt holds the agent of the best periodic evaluation so far.
+Usage, from the repo root or from this folder:
 
     python -m paper2_dreamerv1.train                     # the cpu preset: Pendulum-v1 from states, <= 60 min
     python -m paper2_dreamerv1.train --obs pixels        # the same from 64x64 renders (much slower)
@@ -194,7 +195,7 @@ class Run:
                                                     cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.progress = {"env_steps": 0, "episodes": 0, "updates": 0, "last_train": 0, "last_eval": 0,
-                         "last_log": 0, "pretrained": 0, "best_eval": -1e9, "elapsed": 0.0}
+                         "last_log": 0, "pretrained": 0, "best_eval": -1e9, "best_step": 0, "elapsed": 0.0}
         if ckpt is not None:
             self.agent.load_state_dict(ckpt["agent"])
             self.progress.update(ckpt["progress"])
@@ -205,11 +206,12 @@ class Run:
     def elapsed(self) -> float:
         return self.progress["elapsed"] + time.time() - self.t0
 
-    def save(self) -> None:
+    def save(self, name: str = "checkpoint.pt") -> None:
+        """checkpoint.pt (+ replay.npz): everything needed to resume. best.pt: the same agent, no replay."""
         self.progress["elapsed"], self.t0 = self.elapsed(), time.time()
-        if len(self.buffer):
+        if len(self.buffer) and name == "checkpoint.pt":
             self.buffer.replay.save(self.dir / "replay.npz")
-        save_checkpoint(self.dir / "checkpoint.pt", paper=PAPER, step=self.progress["env_steps"],
+        save_checkpoint(self.dir / name, paper=PAPER, step=self.progress["env_steps"],
                         config=config_to_dict(self.cfg), agent=self.agent.state_dict(),
                         progress=dict(self.progress), obs_shape=list(self.obs_shape),
                         action_dim=self.action_dim)
@@ -271,10 +273,12 @@ def train_loop(run: Run, log: RunLogger) -> None:
         if p["env_steps"] - p["last_eval"] >= cfg.eval_every and p["pretrained"]:
             p["last_eval"] = p["env_steps"]
             score, _ = run.evaluate()
-            p["best_eval"] = max(p["best_eval"], score)
             log.log(p["env_steps"], eval_return=score, minutes=run.elapsed() / 60)
             log.write(f"step {p['env_steps']}: eval return {score:.1f} ({run.elapsed() / 60:.1f} min, "
                       f"{p['updates']} updates)")
+            if score > p["best_eval"]:  # keep the best-evaluated agent: late updates can undo a good policy
+                p["best_eval"], p["best_step"] = score, p["env_steps"]
+                run.save("best.pt")
             run.save()
 
 
@@ -291,7 +295,8 @@ def finish(run: Run) -> None:
     summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs,
                "minutes": round(run.elapsed() / 60, 2),
                "env_steps": run.progress["env_steps"], "updates": run.progress["updates"],
-               "final_eval": score, "evals": evals, "dream": str(path)}
+               "final_eval": score, "best_eval": run.progress["best_eval"], "best_step": run.progress["best_step"],
+               "evals": evals, "dream": str(path)}
     (run.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
@@ -316,8 +321,9 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(130) from None
     finally:
         log.close()
-    print(f"done in {run.elapsed() / 60:.1f} min. Evaluate with:\n  python -m {__package__}.eval "
-          f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
+    print(f"done in {run.elapsed() / 60:.1f} min. Evaluate the last agent, or the best-evaluated one, with:\n"
+          f"  python -m {__package__}.eval --checkpoint {run_dir / 'checkpoint.pt'} --episodes 10\n"
+          f"  python -m {__package__}.eval --checkpoint {run_dir / 'best.pt'} --episodes 10")
     return run_dir
 
 
