@@ -6,18 +6,23 @@
 * `pick(package, name, use_solution)` imports one module of a chapter from the student's folder, or from
   `solutions/` when the student asked for the reference (`train.py --use-solution vae,rnn`).
 * `start_run(...)` opens a new run folder, or the folder and checkpoint of `--resume RUN_DIR`.
+* `cli(main)` runs a script's main() and turns the two errors a student meets most (an env id that does not
+  exist, a template step not written yet) into one sentence instead of a traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import config_from_dict, save_config
+from .envs import UnknownEnvError
 from .logger import make_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +84,16 @@ def start_run(paper: str, config_cls: type, cfg: Any, resume: str | None,
         run_dir = make_run_dir(paper, cfg.env, cfg.seed, out)
     save_config(cfg, run_dir / "config.json")
     return cfg, run_dir, ckpt
+
+
+def cli(main: Callable[[], Any]) -> None:
+    """`if __name__ == "__main__": cli(main)`: main(), with one sentence for an unknown env or an unwritten step."""
+    try:
+        main()
+    except UnknownEnvError as err:
+        sys.exit(f"error: {err}")
+    except NotImplementedError as err:  # a template's TODO, e.g. "TODO(2.8): ..."
+        step = re.search(r"TODO\((\d+\.\d+)\)", str(err))
+        where = f"IMPLEMENTATION_GUIDE.md §{step.group(1)}" if step else "IMPLEMENTATION_GUIDE.md"
+        sys.exit(f"error: a step is not written yet ({err}). Finish it ({where}) or borrow that module from "
+                 "the reference with --use-solution NAME (or all).")

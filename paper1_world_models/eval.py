@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, parse_use_solution, pick
+from common.chapter import chapter_name, cli, parse_use_solution, pick
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict, config_to_dict
 from common.stats import summarize
@@ -94,4 +94,4 @@ def film(cfg: Config, ckpt: dict, names: dict[str, str], seed: int, path: Path) 
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -25,7 +25,6 @@ import json
 import multiprocessing as mp
 import os
 import pickle
-import sys
 import time
 from pathlib import Path
 
@@ -34,10 +33,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.chapter import chapter_name, parse_use_solution, pick, start_run
+from common.chapter import chapter_name, cli, parse_use_solution, pick, start_run
 from common.checkpoint import RESERVED, save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
-from common.envs import KNOWN_ENVS, UnknownEnvError
+from common.envs import KNOWN_ENVS
 from common.logger import RunLogger, plot_curves
 from common.video import image_grid, save_image
 from common.world_model import render_dream
@@ -330,7 +329,4 @@ def make_bench(cfg: Config):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UnknownEnvError as err:
-        sys.exit(f"error: {err}")
+    cli(main)

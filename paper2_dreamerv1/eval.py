@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, parse_use_solution
+from common.chapter import chapter_name, cli, parse_use_solution
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict
-from common.envs import UnknownEnvError, make_env
+from common.envs import make_env
 from common.stats import summarize
 from common.video import write_video
 
@@ -82,10 +82,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UnknownEnvError as err:
-        sys.exit(f"error: {err}")
-    except NotImplementedError as err:  # a template's unfinished step
-        sys.exit(f"error: {err} -- not written yet: finish that step (IMPLEMENTATION_GUIDE.md, chapter 2) "
-                 "or take its module from the reference with --use-solution.")
+    cli(main)

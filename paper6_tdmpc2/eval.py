@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, parse_use_solution, pick
+from common.chapter import chapter_name, cli, parse_use_solution, pick
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict
-from common.envs import UnknownEnvError, env_info
+from common.envs import env_info
 from common.stats import summarize
 from common.video import write_video
 
@@ -56,10 +56,7 @@ def main(argv=None) -> dict:
     use_solution = parse_use_solution(args.use_solution, MODULES)
     wm, pl = (pick(__package__, name, use_solution) for name in MODULES)
     torch.manual_seed(cfg.seed)
-    try:
-        env = make_tdmpc_env(cfg.env, cfg.action_repeat, render_mode="rgb_array" if args.video else None)
-    except UnknownEnvError as err:
-        sys.exit(f"error: {err}")
+    env = make_tdmpc_env(cfg.env, cfg.action_repeat, render_mode="rgb_array" if args.video else None)
     info = env_info(env)
     model = wm.TDMPC2Model(ckpt["obs_dim"], ckpt["action_dim"], cfg)
     model.load_state_dict(ckpt["model"])
@@ -86,4 +83,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -72,6 +72,14 @@ def test_template_train_runs_with_the_reference_modules(trained, tmp_path) -> No
     assert (tmp_path / "checkpoint.pt").exists()
 
 
+def test_untouched_template_train_says_which_step_to_write(trained, tmp_path) -> None:
+    """The student's train.py before any TODO is done: one sentence naming the step and the guide, no traceback."""
+    chapter, _ = trained
+    line = one_sentence(run(["train.py", "--preset", "smoke", "--out", str(tmp_path)], cwd=ROOT / chapter))
+    for words in ("not written yet", "TODO(", "IMPLEMENTATION_GUIDE.md §", "--use-solution"):
+        assert words in line, f"the message should say {words!r}, got: {line}"
+
+
 def test_resume_goes_on_from_a_checkpoint(trained, tmp_path) -> None:
     chapter, out = trained
     proc = run(["-m", f"solutions.{chapter}.train", "--resume", str(out)])

@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
     __package__ = package_of(__file__)
 
 import json
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, parse_use_solution, pick, start_run
+from common.chapter import chapter_name, cli, parse_use_solution, pick, start_run
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
@@ -362,10 +361,4 @@ def make_bench(cfg: Config):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UnknownEnvError as err:
-        sys.exit(f"error: {err}")
-    except NotImplementedError as err:  # a template's unfinished step
-        sys.exit(f"error: {err} -- not written yet: finish that step (IMPLEMENTATION_GUIDE.md, chapter 2) "
-                 "or take its module from the reference with --use-solution.")
+    cli(main)
