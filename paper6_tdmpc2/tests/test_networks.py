@@ -103,7 +103,10 @@ def test_pi_matches_reference_with_fixed_noise(monkeypatch):
     for key in ("mean", "log_std", "log_prob"):
         assert_true(key in info, f"pi must return (action, info) with info[{key!r}]; got keys {list(info)}.",
                     step="6.5")
-        assert_close(info[key], want_info[key], step="6.5", what=f"pi(z, eps) info[{key!r}]")
+        # log_std near -10 here: u = mu + std * eps rounds in float32, and equivalent log-densities (of eps or
+        # of the rounded u) differ by up to ~1e-2; the well-conditioned density check is in the next test
+        tol = dict(atol=1e-2, rtol=1e-3) if key == "log_prob" else {}
+        assert_close(info[key], want_info[key], step="6.5", what=f"pi(z, eps) info[{key!r}]", **tol)
 
 
 @pytest.mark.todo("6.5")
