@@ -119,11 +119,12 @@ def run_episode(env: Any, agent: Any, explore: bool = False, seed: int | None = 
 
 # ---------------------------------------------------------------- pictures
 def draw_dream(wm: Any, episode: dict[str, np.ndarray], path: Path, context: int = 10,
-               horizon: int = 50) -> Path:
+               horizon: int = 50, env_id: str = "") -> Path:
     """Real vs imagined: the model observes `context` steps, then predicts `horizon` more open-loop.
 
     Pixels: dream.gif (via common.world_model.render_dream) and a still dream.png (rows: real, model).
-    State vectors: dream.png with one panel per state dimension and one for the reward.
+    State vectors: dream.png with one panel per state dimension and one for the reward; for Pendulum-v1 also
+    dream.gif, both state sequences drawn as pendulums.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -174,7 +175,32 @@ def draw_dream(wm: Any, episode: dict[str, np.ndarray], path: Path, context: int
     axes[0].legend()
     fig.suptitle(f"observed {context} steps (left of the line), then imagined from the actions alone")
     fig.savefig(path.with_suffix(".png"), dpi=90)
+    if env_id == "Pendulum-v1":
+        pendulum_dream_video(obs, pred, context, path.with_suffix(".gif"))
     return path.with_suffix(".png")
+
+
+def pendulum_dream_video(real: np.ndarray, dreamt: np.ndarray, context: int, path: Path, size: int = 160) -> Path:
+    """Pendulum-v1's state vectors (T, 3) = (cos, sin, angular velocity) drawn by the env's own renderer: the real
+    episode beside the model's version of it (decoded posteriors for `context` steps, then the open-loop dream)."""
+    import cv2
+
+    from common.video import side_by_side, write_video
+
+    env = make_env("Pendulum-v1", obs="state", render_mode="rgb_array")
+    env.reset(seed=0)
+
+    def frame(vec: np.ndarray) -> np.ndarray:
+        env.unwrapped.state = np.array([np.arctan2(vec[1], vec[0]), vec[2]])  # the angle from (cos, sin)
+        env.unwrapped.last_u = None  # no torque arrow
+        return cv2.resize(env.render(), (size, size), interpolation=cv2.INTER_AREA)
+
+    captions = [f"observed {t + 1}/{context}" if t < context else f"imagined {t - context + 1}"
+                for t in range(len(real))]
+    video = side_by_side(np.stack([frame(v) for v in real]), np.stack([frame(v) for v in dreamt]),
+                         labels=("real", "model"), scale=1, captions=captions)
+    env.close()
+    return write_video(video, path, fps=10)
 
 
 # ---------------------------------------------------------------- the run
@@ -288,7 +314,7 @@ def finish(run: Run) -> None:
         plot_curves(metrics, ["eval_return", "train_return", "model_loss", "kl", "actor_loss", "value_loss"],
                     run.dir / "curve.png", title=f"Dreamer on {run.cfg.env} ({run.cfg.obs})")
     score, episode = run.evaluate()
-    path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10)
+    path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10, env_id=run.cfg.env)
     records = read_metrics(metrics) if metrics.exists() else []
     evals = [r["eval_return"] for r in records if "eval_return" in r]
     summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs,

@@ -50,8 +50,9 @@ def test_smoke_train_then_eval(trained) -> None:
     assert "±" in proc.stdout, f"eval should print mean ± std, printed:\n{proc.stdout[-1000:]}"
 
 
-def test_dreamer_keeps_its_best_evaluated_agent(trained) -> None:
-    """Chapter 2 writes best.pt at every new best periodic evaluation; eval.py reads it like checkpoint.pt."""
+def test_dreamer_keeps_its_best_agent_and_films_its_dreams(trained) -> None:
+    """Chapter 2 writes best.pt at every new best periodic evaluation; eval.py reads it like checkpoint.pt.
+    On Pendulum-v1 from states, training ends with dream.gif and `eval.py --dream` draws one too."""
     chapter, out = trained
     if chapter != "paper2_dreamerv1":
         pytest.skip("best.pt is chapter 2's")
@@ -59,8 +60,11 @@ def test_dreamer_keeps_its_best_evaluated_agent(trained) -> None:
     best = torch.load(out / "best.pt", weights_only=True)
     assert best["step"] == summary["best_step"] > 0, "best.pt should hold the agent of the best evaluation"
     assert summary["best_eval"] == max(summary["evals"]), "best_eval should be the best periodic evaluation"
-    proc = run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(out / "best.pt"), "--episodes", "1"])
+    assert (out / "dream.gif").stat().st_size > 0, "training should end with dream.gif (pendulums: real vs model)"
+    proc = run(["-m", f"solutions.{chapter}.eval", "--checkpoint", str(out / "best.pt"), "--episodes", "1",
+                "--dream"])
     assert proc.returncode == 0, f"eval of best.pt failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert (out / "best_dream.gif").stat().st_size > 0, "eval.py --dream should write best_dream.gif"
 
 
 def test_template_train_runs_with_the_reference_modules(trained, tmp_path) -> None:

@@ -29,7 +29,7 @@ from common.stats import summarize
 from common.video import write_video
 
 from .config import Config
-from .train import MODULES, load_modules, run_episode
+from .train import MODULES, draw_dream, load_modules, run_episode
 
 PAPER = chapter_name(__package__)
 EVAL_SEED_BASE = 1_000_000
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt written by train.py")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--video", action="store_true", help="also film the first episode (eval.mp4)")
+    parser.add_argument("--dream", action="store_true", help="also draw the model's dream of the first episode "
+                        "(<checkpoint name>_dream.png, and a .gif for pixels and Pendulum-v1)")
     parser.add_argument("--json", help="write the result to this file")
     parser.add_argument("--use-solution", default="", help="modules taken from solutions/ (or all)")
     args = parser.parse_args(argv)
@@ -63,9 +65,12 @@ def main(argv: list[str] | None = None) -> dict:
     returns, frames = [], []
     with torch.no_grad():
         for i, seed in enumerate(seeds):
-            ret, _ = run_episode(env, agent, explore=False, seed=seed,
-                                 frames=frames if args.video and i == 0 else None)
+            ret, episode = run_episode(env, agent, explore=False, seed=seed,
+                                       frames=frames if args.video and i == 0 else None)
             returns.append(ret)
+            if args.dream and i == 0:
+                stem = Path(args.checkpoint).with_suffix("")
+                print(f"dream: {draw_dream(agent.wm, episode, stem.with_name(stem.name + '_dream'), env_id=cfg.env)}")
     stats = summarize(returns)
     print(f"{PAPER} on {cfg.env} ({cfg.obs}): {stats['mean']:.1f} ± {stats['std']:.1f} over {len(returns)} "
           f"episodes (IQM {stats['iqm']:.1f}; per episode: {', '.join(f'{r:.0f}' for r in returns)})")
