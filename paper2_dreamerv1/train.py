@@ -4,15 +4,15 @@
     2. repeat    act with the actor + exploration noise; every `train_every` env steps, `train_steps`
                  updates (world model, then actor and value in imagination) on (batch x length) chunks
     3. evaluate  every `eval_every` env steps: episodes with the greedy action, no noise
-    4. finish    curve.png (returns and losses), dream.png (+ dream.gif for pixels): the model watches the
-                 first steps of an episode, then imagines the rest from the actions alone
+    4. finish    curve.png (returns and losses), dream.png and dream.gif (pixels, or Pendulum from states):
+                 the model watches the first steps of an episode, then imagines the rest from the actions alone
 
 checkpoint.pt (+ replay.npz) is written at each evaluation, at the end and on Ctrl-C; `--resume RUN_DIR`
 goes on from there. best.pt holds the agent of the best periodic evaluation so far.
 Usage, from the repo root or from this folder:
 
     python -m paper2_dreamerv1.train                     # the cpu preset: Pendulum-v1 from states, <= 60 min
-    python -m paper2_dreamerv1.train --obs pixels        # the same from 64x64 renders (much slower)
+    python -m paper2_dreamerv1.train --obs pixels --cnn-depth 16 --batch 8 --minutes 85   # from 64x64 renders
     python -m paper2_dreamerv1.train --preset paper      # the paper's pixel setting, for a GPU
     python train.py --use-solution rssm,networks         # the reference's RSSM and networks, the rest yours
 """
