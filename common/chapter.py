@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def package_of(file: str) -> str:
     """Dotted package of a chapter file, e.g. 'solutions.paper1_world_models' (imports it)."""
     path = Path(file).resolve()
+    if not path.is_relative_to(ROOT):  # two checkouts: the installed `common` is the other one's
+        raise SystemExit(f"error: {path.parent} is not in {ROOT}, the checkout whose `common` Python imports; run "
+                         "`python -m pip install -e .` in this checkout (or start the script with `python -m` "
+                         "from its root).")
     rel = path.parent.relative_to(ROOT)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
