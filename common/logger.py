@@ -124,27 +124,41 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def plot_curves(metrics: str | Path | Iterable[dict[str, Any]], keys: Sequence[str], out_png: str | Path,
-                x: str = "step", title: str | None = None) -> list[str]:
-    """One subplot per key against `x`, saved as a PNG. Keys never logged are skipped; returns the drawn."""
+def plot_curves(metrics: str | Path | Iterable[dict[str, Any]], keys: Sequence[str | tuple[str, Sequence[str]]],
+                out_png: str | Path, x: str = "step", title: str | None = None, ncols: int = 0) -> list[str]:
+    """One subplot per key against `x`, saved as a PNG; returns the panels drawn.
+
+    A key may also be a panel (name, [key, ...]) that draws several series with a legend. Keys never logged are
+    skipped. ncols: panels per row (0 = all in one row). Series with few points get markers (evaluations).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     records = read_metrics(metrics) if isinstance(metrics, (str, Path)) else list(metrics)
-    drawn = [k for k in keys if any(k in r for r in records)]
-    if not drawn:
+    panels = [(k, [k]) if isinstance(k, str) else (k[0], list(k[1])) for k in keys]
+    panels = [(name, [k for k in ks if any(k in r for r in records)]) for name, ks in panels]
+    panels = [(name, ks) for name, ks in panels if ks]
+    if not panels:
         return []
-    fig = Figure(figsize=(4.5 * len(drawn), 3.2), layout="constrained")
+    cols = ncols or len(panels)
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(4.5 * cols, 3.2 * rows), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(drawn), squeeze=False)[0]
-    for ax, key in zip(axes, drawn, strict=True):
-        points = [(r[x], r[key]) for r in records if key in r and x in r and r[key] is not None]
-        ax.plot([p[0] for p in points], [p[1] for p in points], lw=1.2)
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for (name, ks), ax in zip(panels, axes[:len(panels)], strict=True):
+        for key in ks:
+            points = [(r[x], r[key]) for r in records if key in r and x in r and r[key] is not None]
+            ax.plot([p[0] for p in points], [p[1] for p in points], lw=1.2, marker="o" if len(points) <= 30 else None,
+                    ms=3, label=key)
         ax.set_xlabel(x)
-        ax.set_title(key)
+        ax.set_title(name)
         ax.grid(alpha=0.3)
+        if len(ks) > 1:
+            ax.legend(fontsize=8)
+    for ax in axes[len(panels):]:  # the unused cells of the last row
+        ax.set_visible(False)
     if title:
         fig.suptitle(title)
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=100)
-    return drawn
+    return [name for name, _ in panels]

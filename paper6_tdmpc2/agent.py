@@ -112,37 +112,6 @@ def reward_figure(real: list[float], predicted: list[float], path: str | Path, t
     return Path(path)
 
 
-def curve_figure(records: list[dict], path: str | Path, title: str = "") -> Path:
-    """Returns on top (evaluations of the planner and of the prior alone, training episodes), losses below."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    def series(key: str) -> tuple[list, list]:
-        points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
-        return [p[0] for p in points], [p[1] for p in points]
-
-    fig = Figure(figsize=(12, 6), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 3)
-    panels = [("return", ["eval_planner", "eval_prior", "episode_return"]), ("consistency loss", ["consistency"]),
-              ("reward and value losses", ["reward", "value"]), ("policy loss", ["pi_loss"]),
-              ("Q scale S (P95 - P5)", ["scale"]), ("policy entropy", ["entropy"])]
-    for ax, (name, keys) in zip(axes.flat, panels, strict=True):
-        for key in keys:
-            x, y = series(key)
-            ax.plot(x, y, marker="o" if key.startswith("eval") else None, ms=3, lw=1.2, label=key)
-        ax.set_title(name)
-        ax.set_xlabel("env step")
-        ax.grid(alpha=0.3)
-        if len(keys) > 1:
-            ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return Path(path)
-
-
 class TDMPC2WorldModel:
     """The model seen through common.world_model's protocol (batch first).
 

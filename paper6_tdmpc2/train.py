@@ -31,13 +31,12 @@ from common.chapter import chapter_name, cli, parse_use_solution, pick, start_ru
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, env_info
-from common.logger import RunLogger, read_metrics
+from common.logger import RunLogger, plot_curves
 from common.replay import EpisodeReplay
 
 from .agent import (
     VAL_SEED_BASE,
     Agent,
-    curve_figure,
     episode_length,
     evaluate,
     make_tdmpc_env,
@@ -48,6 +47,8 @@ from .config import PRESETS, Config
 
 PAPER = chapter_name(__package__)
 MODULES = ("world_model", "planner")
+CURVES = [("return", ["eval_planner", "eval_prior", "episode_return"]), "consistency", ("reward and value losses",
+          ["reward", "value"]), "pi_loss", ("Q scale S (P95 - P5)", ["scale"]), ("policy entropy", ["entropy"])]
 
 
 def parse_args(argv=None):
@@ -178,7 +179,7 @@ def train(run: Run, log: RunLogger) -> None:
         log.update(run.step - before)
         if crossed(before, run.step, cfg.eval_every) or run.step >= cfg.steps:
             run.evaluate(log)
-            curve_figure(read_metrics(log.path), run.dir / "curve.png", title=f"TD-MPC2 on {cfg.env}")
+            plot_curves(log.path, CURVES, run.dir / "curve.png", title=f"TD-MPC2 on {cfg.env}", ncols=3)
         if crossed(before, run.step, cfg.checkpoint_every) or run.step >= cfg.steps:
             run.save()
 

@@ -70,6 +70,15 @@ def test_plot_curves_one_panel_per_logged_key(tmp_path):
     assert not (tmp_path / "none.png").exists()
 
 
+def test_plot_curves_panels_of_several_keys_in_rows(tmp_path):
+    records = [{"step": s, "loss": 1.0 / (s + 1), "eval_a": -s, "eval_b": s} for s in range(20)]
+    panels = [("evaluations", ["eval_a", "eval_b", "never_logged"]), "loss", ("empty", ["never_logged"])]
+    assert plot_curves(records, panels, tmp_path / "grid.png", ncols=1) == ["evaluations", "loss"]
+    assert plot_curves(records, ["loss"], tmp_path / "one.png")
+    grid, one = imageio.imread(tmp_path / "grid.png"), imageio.imread(tmp_path / "one.png")
+    assert grid.shape[1] == one.shape[1] and grid.shape[0] > 1.8 * one.shape[0]  # two rows of one panel
+
+
 def test_plot_curves_reads_a_metrics_file(tmp_path):
     with RunLogger(tmp_path, enable_bar=False) as log:
         for step in range(5):
