@@ -8,7 +8,7 @@ enc_dim 256, mlp_dim 512, latent_dim 512, 2 encoder layers, 5 Q-functions).
 Model sizes (trainable parameters on Pendulum's 3-d state and 1-d action, target Qs not counted):
     official 5M: enc 256, mlp 512, latent 512, 5 Qs -> 4.93M     official 1M: mlp 384, latent 128, 2 Qs -> 1.20M
     our `cpu`:   enc 128, mlp 128, latent 64,  5 Qs -> 0.30M     smaller than the smallest official model, so
-    that one update (batch 256) and one plan (512 samples x 6 iterations) each take ~65-75 ms on one CPU thread.
+    that one update (batch 256) and one plan (512 samples x 6 iterations) each take ~55-75 ms on one CPU thread.
 The `cpu` preset also holds each action for 2 env steps (as the official DMControl wrapper does) and starts
 with 1,000 env steps of random actions instead of max(1000, 5 x episode length) agent steps: a 5,000-step
 budget cannot spend 2,000 of them acting at random. Everything else is the official configuration.
