@@ -3,8 +3,9 @@
 * `package_of(__file__)` makes `cd paper1_world_models && python train.py` behave like
   `python -m paper1_world_models.train`: it puts the repo root on sys.path, imports the package and
   returns its dotted name, to be assigned to `__package__` before the relative imports.
-* `pick(package, name, use_solution)` imports one module of a chapter from the student's folder, or from
-  `solutions/` when the student asked for the reference (`train.py --use-solution vae,rnn`).
+* `load_modules(package, names, use_solution)` is the one `--use-solution` mechanism of every chapter: it
+  imports each module from the student's folder, or from `solutions/` when asked (`--use-solution vae,rnn`),
+  and wires the picked modules to each other, so a borrowed module really runs inside the student's code.
 * `start_run(...)` opens a new run folder, or the folder and checkpoint of `--resume RUN_DIR`.
 * `cli(main)` runs a script's main() and turns the two errors a student meets most (an env id that does not
   exist, a template step not written yet) into one sentence instead of a traceback.
@@ -68,6 +69,25 @@ def pick(package: str, name: str, use_solution: set[str]) -> ModuleType:
     if name in use_solution:
         return importlib.import_module(f"solutions.{chapter}.{name}")
     return importlib.import_module(f"{package}.{name}")
+
+
+def load_modules(package: str, names: tuple[str, ...], use_solution: set[str]) -> dict[str, ModuleType]:
+    """{name: module} for a chapter's modules, each the student's or the reference's, wired together.
+
+    A module imports its siblings by name (`from .rssm import RSSM`). After picking, each such name that
+    came from a sibling is pointed at the *picked* sibling: with `--use-solution rssm` the student's agent
+    runs the reference RSSM, and the reference agent runs the student's networks unless those are
+    borrowed too. The wiring is module-global, so it holds for the life of the process.
+    """
+    chapter = chapter_name(package)
+    mods = {name: pick(package, name, use_solution) for name in names}
+    picked = {f"{root}{chapter}.{name}": mods[name] for name in names for root in ("solutions.", "")}
+    for mod in mods.values():
+        for attr, value in list(vars(mod).items()):
+            home = picked.get(getattr(value, "__module__", None) or "")
+            if home is not None and home is not mod and hasattr(home, attr):
+                setattr(mod, attr, getattr(home, attr))
+    return mods
 
 
 def start_run(paper: str, config_cls: type, cfg: Any, resume: str | None,

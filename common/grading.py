@@ -7,9 +7,15 @@ The root `conftest.py` registers this plugin. From the repo root:
     pytest paper1_world_models --target DIR              # grade DIR/paper1_world_models (a generated copy)
     pytest paper1_world_models --todo 1.3,1.4            # only the graded tests of these steps
     pytest paper1_world_models --grades-json results.json  # grades for Gradescope
+    pytest paper1_world_models --target DIR --reference target   # property checks only (see below)
 
 After a run with graded tests a scoreboard shows one line per step and, for each unfinished step, the
 guide section to read. A `NotImplementedError("TODO(p.k)...")` from a template is reported in one line.
+
+`--reference target` makes `reference(...)` return the graded code itself, so every comparison with the
+reference compares the target with itself and only the property checks can fail: the repo grades each
+listed mistake this way too (tests/test_mutations.py), to show that a bug in `solutions/` would not pass
+its own suite.
 
 `--grades-json` writes Gradescope's results.json: one entry per graded test (`score` 1 or 0 of
 `max_score` 1, `status`, `output`: the failure, `number` and `extra_data.step`: the step,
@@ -53,6 +59,7 @@ ALIAS = "_graded_target"  # `--target DIR` loads DIR/paperN_x as _graded_target.
 TODO_ID = re.compile(r"TODO\((\d+\.\d+)\)")
 
 _target = "student"  # "student", "solution", or the folder given to --target
+_reference = "solution"  # "solution", or "target": the comparisons then compare the target with itself
 _current_step: str | None = None  # the step of the graded test running now
 
 
@@ -97,8 +104,11 @@ def target(dotted: str) -> ModuleType:
 
 
 def reference(dotted: str) -> ModuleType:
-    """Import `dotted` from the reference solution (`solutions.<dotted>`), whatever the target."""
+    """Import `dotted` from the reference solution (`solutions.<dotted>`), whatever the target
+    (with `--reference target`: from the graded code itself, so that only property checks can fail)."""
     dotted = dotted.removeprefix("solutions.")
+    if _reference == "target" and _target != "solution":
+        return target(dotted)
     return _import(f"solutions.{dotted}", "solutions/")
 
 
@@ -271,6 +281,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target", default="student",
                     help="what to grade: student (default: paperN_x/ at the root), solution (solutions/), "
                          "or a folder that holds paperN_x packages")
+    group.addoption("--reference", default="solution", choices=("solution", "target"),
+                    help="what the tests compare with: solution (default), or target: the graded code itself, "
+                         "so only the property checks can fail (how the repo checks its own reference)")
     group.addoption("--todo", default=None, help="only the graded tests of these steps, e.g. 1.3,1.4")
     group.addoption("--grades-json", default=None, metavar="PATH",
                     help="write the grades in Gradescope's results.json format")
@@ -280,6 +293,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "todo(step): the guide step (p.k) a graded test grades")
     # Graded tests use tiny tensors: one thread is faster, and two threads thrash on a busy 2-core machine.
     torch.set_num_threads(1)
+    global _reference
+    _reference = config.getoption("reference")
     try:
         use_target(config.getoption("target"))
     except ValueError as err:
@@ -407,7 +422,8 @@ class Grader:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
             return
-        terminalreporter.write_sep("=", f"scoreboard (target: {_target})")
+        terminalreporter.write_sep("=", f"scoreboard (target: {_target}"
+                                  + (", property checks only)" if _reference == "target" else ")"))
         for line, good in self.scoreboard():
             terminalreporter.write_line(line, green=good, red=not good)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, parse_use_solution, pick
+from common.chapter import chapter_name, cli, load_modules, parse_use_solution
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict, config_to_dict
 from common.stats import summarize
@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
                  "finish training or --resume it first.")
     cfg = config_from_dict(Config, ckpt["config"])
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    names = {name: pick(__package__, name, use_solution).__name__ for name in MODULES}
+    names = {name: mod.__name__ for name, mod in load_modules(__package__, MODULES, use_solution).items()}
     seeds = [EVAL_SEED_BASE + i for i in range(args.episodes)]
     pool = RolloutPool(args.workers, names, config_to_dict(cfg), ckpt["vae"], ckpt["rnn"])
     try:

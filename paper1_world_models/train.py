@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.chapter import chapter_name, cli, parse_use_solution, pick, start_run
+from common.chapter import chapter_name, cli, load_modules, parse_use_solution, start_run
 from common.checkpoint import RESERVED, save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS
@@ -74,7 +74,7 @@ class Run:
 
     def __init__(self, cfg: Config, run_dir: Path, use_solution: set[str]) -> None:
         self.cfg, self.dir = cfg, run_dir
-        self.mods = {name: pick(__package__, name, use_solution) for name in MODULES}
+        self.mods = load_modules(__package__, MODULES, use_solution)
         self.module_names = {name: mod.__name__ for name, mod in self.mods.items()}
         self.workers = cfg.workers or os.cpu_count() or 1
         self.state: dict = {"stage": "collect", "elapsed": 0.0}
@@ -305,7 +305,7 @@ def make_bench(cfg: Config):
     """For `python -m common.bench paper1_world_models`: one V update, one M update, one driving step."""
     from common.bench import Bench
 
-    mods = {name: pick(__package__, name, set()) for name in MODULES}
+    mods = load_modules(__package__, MODULES, set())
     vae, rnn = mods["vae"].ConvVAE(cfg.z_dim), mods["rnn"].MDNRNN(cfg.z_dim, 3, cfg.hidden, cfg.n_mix)
     controller = mods["controller"].Controller(cfg.z_dim + cfg.hidden)
     opt = torch.optim.Adam([*vae.parameters(), *rnn.parameters()], lr=1e-4)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, parse_use_solution, pick, start_run
+from common.chapter import chapter_name, cli, load_modules, parse_use_solution, start_run
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, env_info
@@ -84,7 +84,8 @@ class Run:
 
     def __init__(self, cfg: Config, run_dir: Path, use_solution: set[str]) -> None:
         self.cfg, self.dir = cfg, run_dir
-        self.wm, self.pl = (pick(__package__, name, use_solution) for name in MODULES)
+        mods = load_modules(__package__, MODULES, use_solution)
+        self.wm, self.pl = mods["world_model"], mods["planner"]
         self.env = make_tdmpc_env(cfg.env, cfg.action_repeat, seed=cfg.seed)
         self.eval_env = make_tdmpc_env(cfg.env, cfg.action_repeat)
         info = env_info(self.env)

@@ -85,16 +85,17 @@ def run_graded(chapter: str, target: str | Path, workdir: Path, *extra: str, cwd
     return SuiteRun(proc.returncode, output, tests)
 
 
-def run_many(chapter: str, targets: dict[str, Path], workdir: Path,
+def run_many(chapter: str, targets: dict[str, Path], workdir: Path, *extra: str,
              timeout: int = 300) -> dict[str, SuiteRun]:
     """`run_graded` for many targets ({key: folder}); on Linux in one process that forks a child per target
     (tests/suite_runner.py), which saves the seconds of start-up each run would cost."""
     if not targets:
         return {}
     if not sys.platform.startswith("linux"):
-        return {key: run_graded(chapter, folder, workdir, timeout=timeout) for key, folder in targets.items()}
+        return {key: run_graded(chapter, folder, workdir, *extra, timeout=timeout)
+                for key, folder in targets.items()}
     job = workdir / "job.json"
-    job.write_text(json.dumps({"chapter": chapter, "workdir": str(workdir), "timeout": timeout,
+    job.write_text(json.dumps({"chapter": chapter, "workdir": str(workdir), "timeout": timeout, "extra": extra,
                                "targets": {key: str(folder) for key, folder in targets.items()}}))
     proc = subprocess.run([sys.executable, "-m", "tests.suite_runner", str(job)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout * len(targets) + 120)

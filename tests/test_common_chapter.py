@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.chapter import ROOT, package_of
+from common.chapter import ROOT, load_modules, package_of, parse_use_solution
 
 
 def test_package_of_names_the_chapter_package() -> None:
@@ -15,3 +15,24 @@ def test_package_of_names_the_chapter_package() -> None:
 def test_package_of_a_file_in_another_checkout_is_one_sentence(tmp_path) -> None:
     with pytest.raises(SystemExit, match="pip install -e"):
         package_of(str(tmp_path / "paper2_dreamerv1" / "train.py"))
+
+
+def test_load_modules_wires_a_borrowed_module_into_the_students_code() -> None:
+    """--use-solution rssm: the student's agent must run the reference RSSM, and the reference's modules
+    that were not borrowed must stay the student's (common.chapter.load_modules, every chapter's mechanism)."""
+    import importlib
+
+    names = ("rssm", "agent")
+    try:
+        mods = load_modules("paper2_dreamerv1", names, {"rssm"})
+        assert mods["rssm"].__name__ == "solutions.paper2_dreamerv1.rssm"
+        assert mods["agent"].__name__ == "paper2_dreamerv1.agent"
+        assert mods["agent"].RSSM is mods["rssm"].RSSM, "the student's agent must build the borrowed RSSM"
+        mods = load_modules("solutions.paper2_dreamerv1", names, set())
+        assert mods["agent"].RSSM is mods["rssm"].RSSM
+        with pytest.raises(SystemExit, match="this chapter's modules are rssm, agent"):
+            parse_use_solution("rsm", names)
+        assert parse_use_solution("all", names) == set(names)
+    finally:  # the wiring is module-global: put the imported names back for the other tests
+        for package in ("paper2_dreamerv1", "solutions.paper2_dreamerv1"):
+            importlib.reload(importlib.import_module(f"{package}.agent"))

@@ -1,5 +1,10 @@
 """Each chapter's classic mistakes (tests/mutations/paperN_x.py) are caught by its graded suite, and the
-guide's "Common mistakes" box names every one of them (CONTRIBUTING.md)."""
+guide's "Common mistakes" box names every one of them (CONTRIBUTING.md).
+
+Each mistake is graded twice: as a student's code beside the reference (the comparisons can catch it),
+and as if it were in `solutions/` itself (`--reference target`: the comparisons compare the mutant with
+itself, so only the property checks can catch it). The second figure, per chapter, is printed at the end
+of the run and must reach PROPERTY_FLOOR: a bug in the reference must not pass its own suite."""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ import pytest
 from common.templates import GUIDE, paper_number, todo_ids
 from tests.chapters import NO_CHAPTER, ROOT, SuiteRun, chapter_params, chapters, mutations, params, run_many
 from tests.mutations import Mutation
+
+PROPERTY_FLOOR = 0.8  # the share of a chapter's listed mistakes its property checks must catch alone
+PROPERTY_FIGURES: dict[str, str] = {}  # chapter -> "caught k of n ...", printed by tests/conftest.py
 
 
 def all_mutations() -> list:
@@ -56,14 +64,16 @@ def test_chapter_lists_its_classic_mistakes(chapter: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def suite_on_mutants(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, SuiteRun | str]]:
-    """chapter -> {mutation id: the graded suite's run on the mutated copy, or why it could not be made}.
-    All mutations of a chapter run in one batch (tests/suite_runner.py), the first time one is asked for."""
-    done: dict[str, dict[str, SuiteRun | str]] = {}
+def suite_on_mutants(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, SuiteRun | str]]:
+    """(chapter, property_only) -> {mutation id: the graded suite's run on the mutated copy, or why it could
+    not be made}. A chapter's mutations run in one batch (tests/suite_runner.py) the first time one is asked
+    for; property_only grades them with `--reference target`."""
+    done: dict[tuple[str, bool], dict[str, SuiteRun | str]] = {}
 
-    def run(chapter: str) -> dict[str, SuiteRun | str]:
-        if chapter not in done:
-            workdir = tmp_path_factory.mktemp(chapter)
+    def run(chapter: str, property_only: bool = False) -> dict[str, SuiteRun | str]:
+        key = (chapter, property_only)
+        if key not in done:
+            workdir = tmp_path_factory.mktemp(f"{chapter}-{'props' if property_only else 'cmp'}")
             stale: dict[str, SuiteRun | str] = {}
             targets = {}
             for m in mutations(chapter) or []:
@@ -76,10 +86,16 @@ def suite_on_mutants(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
                     targets[m.id] = copy.parent
                 except (ValueError, FileNotFoundError) as err:
                     stale[m.id] = f"{err} (tests/mutations/{chapter}.py, solutions/{chapter}/{m.file})"
-            done[chapter] = {**run_many(chapter, targets, workdir), **stale}
-        return done[chapter]
+            extra = ("--reference", "target") if property_only else ()
+            done[key] = {**run_many(chapter, targets, workdir, *extra), **stale}
+        return done[key]
 
     return run
+
+
+def failed_tests(run: SuiteRun) -> list[str]:
+    assert run.returncode in (0, 1), f"pytest exited with {run.returncode}:\n{run.output}"
+    return sorted(node for node, outcome in run.outcomes().items() if outcome in ("failed", "error"))
 
 
 @pytest.mark.slow
@@ -89,7 +105,21 @@ def test_mutation_is_caught(case: tuple[str, Mutation], suite_on_mutants: Callab
     run = suite_on_mutants(chapter)[mutation.id]
     if isinstance(run, str):
         pytest.fail(run, pytrace=False)
-    failed = sorted(node for node, outcome in run.outcomes().items() if outcome in ("failed", "error"))
-    assert run.returncode in (0, 1), f"pytest exited with {run.returncode}:\n{run.output}"
-    assert failed, (f"no graded test catches mutation {mutation.id} (step {mutation.step}: {mutation.why}); "
-                    f"add a test that fails for it.\n{run.output}")
+    assert failed_tests(run), (f"no graded test catches mutation {mutation.id} (step {mutation.step}: "
+                               f"{mutation.why}); add a test that fails for it.\n{run.output}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", chapter_params())
+def test_property_checks_alone_catch_the_listed_mistakes(chapter: str, suite_on_mutants: Callable) -> None:
+    """Graded as if each mistake were in solutions/ (no reference to compare with), most are still caught."""
+    runs = suite_on_mutants(chapter, property_only=True)
+    missed = [m for m in mutations(chapter) or [] if isinstance(runs[m.id], str) or not failed_tests(runs[m.id])]
+    n = len(runs)
+    figure = f"caught {n - len(missed)} of {n} ({(n - len(missed)) / max(n, 1):.0%}) by property checks alone"
+    PROPERTY_FIGURES[chapter] = figure + (f"; missed: {', '.join(m.id for m in missed)}" if missed else "")
+    assert n and (n - len(missed)) / n >= PROPERTY_FLOOR, (
+        f"{chapter}: the graded suite with --reference target (a bug in solutions/ graded against itself) "
+        f"{figure}, under the floor of {PROPERTY_FLOOR:.0%}. Add checks that hold for every correct answer "
+        f"(values by hand, identities, invariances) for the steps of: "
+        + ", ".join(f"{m.id} ({m.step})" for m in missed))

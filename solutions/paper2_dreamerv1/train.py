@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, parse_use_solution, pick, start_run
+from common.chapter import chapter_name, cli, parse_use_solution, start_run
+from common.chapter import load_modules as chapter_modules
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
@@ -61,23 +62,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Any]:
 
 
 def load_modules(use_solution: set[str]) -> dict[str, ModuleType]:
-    """The chapter's modules, yours or the reference's, wired together.
-
-    Each module imports its siblings (`from .rssm import RSSM`); after picking, every such imported name
-    is pointed at the picked sibling, so `--use-solution rssm` really runs the reference RSSM inside your
-    agent, and the reference agent runs your networks unless you take those from solutions/ too.
-    """
-    mods = {name: pick(__package__, name, use_solution) for name in MODULES}
-    by_origin = {}
-    for name in MODULES:
-        for package in (f"solutions.{PAPER}", PAPER):
-            by_origin[f"{package}.{name}"] = mods[name]
-    for mod in mods.values():
-        for attr, value in list(vars(mod).items()):
-            origin = getattr(value, "__module__", None)
-            if origin in by_origin and by_origin[origin] is not mod and hasattr(by_origin[origin], attr):
-                setattr(mod, attr, getattr(by_origin[origin], attr))
-    return mods
+    """The chapter's modules, yours or the reference's, wired together (common.chapter.load_modules)."""
+    return chapter_modules(__package__, MODULES, use_solution)
 
 
 def make_envs(cfg: Config) -> tuple[Any, Any]:

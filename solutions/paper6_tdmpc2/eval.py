@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, parse_use_solution, pick
+from common.chapter import chapter_name, cli, load_modules, parse_use_solution
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict
 from common.envs import env_info
@@ -54,7 +54,8 @@ def main(argv=None) -> dict:
     if args.threads or cfg.threads:
         torch.set_num_threads(args.threads or cfg.threads)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    wm, pl = (pick(__package__, name, use_solution) for name in MODULES)
+    mods = load_modules(__package__, MODULES, use_solution)
+    wm, pl = mods["world_model"], mods["planner"]
     torch.manual_seed(cfg.seed)
     env = make_tdmpc_env(cfg.env, cfg.action_repeat, render_mode="rgb_array" if args.video else None)
     info = env_info(env)
