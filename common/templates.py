@@ -344,8 +344,51 @@ def _first_difference(committed: bytes, generated: bytes) -> str:
     return f"first at line {n}: " + ("the file has extra lines" if len(a) > len(b) else "the file ends early")
 
 
-def check_templates(root: Path, paper: str) -> list[str]:
-    """Committed `paperN_x/` == the template generated from `solutions/paperN_x/`."""
+NOT_GIT = "not a git checkout"  # what `committed_file` gives where git cannot say what HEAD holds
+
+
+def committed_file(root: Path, rel: str) -> bytes | None | str:
+    """The bytes of `root/rel` as git's HEAD has them; None if HEAD has no such file; NOT_GIT if `root` is
+    not inside a git checkout (or git is not installed)."""
+    import subprocess
+
+    try:
+        inside = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
+                                capture_output=True, timeout=30)
+        if inside.returncode != 0:
+            return NOT_GIT
+        shown = subprocess.run(["git", "-C", str(root), "show", f"HEAD:./{rel}"], capture_output=True,
+                               timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return NOT_GIT
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def compare_template(name: str, working: bytes, generated: bytes, committed: bytes | None | str,
+                     source: str) -> tuple[str, str] | None:
+    """Tell a contributor's drift from a student's work in one template file.
+
+    working: the file in the working tree; generated: what the generator makes of `source`; committed: the
+    file at git's HEAD (None: not committed; NOT_GIT: unknown). Returns None when in sync,
+    ("edit", why) when only the working tree differs and HEAD is in sync (a student filling in TODOs, not a
+    defect), or ("drift", sentence) for a real problem. Without git, every difference is drift."""
+    if working == generated:
+        return None
+    if isinstance(committed, bytes) and committed == generated:
+        return ("edit", f"{name} differs from HEAD only in the working tree (HEAD's copy is in sync)")
+    at_head = isinstance(committed, bytes)
+    note = "" if at_head else f" ({STUDENT_NOTE})"
+    return ("drift", f"{name} differs from the template generated from {source}"
+                     f"{' in git HEAD too' if at_head else ''}, "
+                     f"{_first_difference(committed if at_head else working, generated)}. "
+                     f"Run `python -m common.templates build` after changing a solution{note}.")
+
+
+def check_templates(root: Path, paper: str, edits: list[str] | None = None) -> list[str]:
+    """`paperN_x/` == the template generated from `solutions/paperN_x/`.
+
+    Where a working-tree file differs but git's HEAD has it in sync, the file is a student's work in
+    progress, not a problem: it is appended to `edits` (if given) instead."""
     try:
         files = render(root, paper)
     except TemplateError as err:
@@ -358,11 +401,14 @@ def check_templates(root: Path, paper: str) -> list[str]:
         path = folder / rel
         if not path.is_file():
             problems.append(f"{paper}/{rel} is missing: run `python -m common.templates build`.")
-        elif (committed := path.read_bytes()) != data:
-            problems.append(f"{paper}/{rel} differs from the template generated from "
-                            f"solutions/{paper}/{rel}, {_first_difference(committed, data)}. "
-                            f"Run `python -m common.templates build` after changing a solution "
-                            f"({STUDENT_NOTE}).")
+        elif (working := path.read_bytes()) != data:
+            verdict = compare_template(f"{paper}/{rel}", working, data, committed_file(root, f"{paper}/{rel}"),
+                                       f"solutions/{paper}/{rel}")
+            if verdict is not None and verdict[0] == "edit":
+                if edits is not None:
+                    edits.append(f"{paper}/{rel}")
+            elif verdict is not None:
+                problems.append(verdict[1])
     for rel in _committed(folder):
         if rel not in files:
             problems.append(f"{paper}/{rel} is not in solutions/{paper}/: `python -m common.templates build` "
@@ -399,13 +445,24 @@ def check_steps(root: Path, paper: str) -> list[str]:
     return problems
 
 
-def check(root: Path | str = ROOT) -> list[str]:
-    """Every problem with the templates and the step ids of the repo at `root`, as plain sentences."""
+def check(root: Path | str = ROOT, edits: list[str] | None = None) -> list[str]:
+    """Every problem with the templates and the step ids of the repo at `root`, as plain sentences.
+
+    A template that differs from its solution only in the working tree, git's HEAD having it in sync, is a
+    student's work, not a problem: its path goes to `edits` (if given). CI checks a clean clone, where the
+    working tree is HEAD, so drift still fails there. Outside a git checkout every difference is a problem."""
     root = Path(root)
     problems = []
     for paper in solution_papers(root):
-        problems += check_templates(root, paper) + check_steps(root, paper)
+        problems += check_templates(root, paper, edits) + check_steps(root, paper)
     return problems
+
+
+def edits_note(edits: list[str]) -> str:
+    """One line that says why the working tree's templates were not compared."""
+    shown = ", ".join(edits[:3]) + (f" and {len(edits) - 3} more" if len(edits) > 3 else "")
+    return (f"{len(edits)} template file(s) differ from the generator only in the working tree ({shown}); "
+            "git's HEAD has them in sync, so this is a student's work in progress, not drift.")
 
 
 # ---------------------------------------------------------------- command line
@@ -428,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--root", type=Path, default=ROOT, help="the repo (default: this checkout)")
     args = parser.parse_args(argv)
     if args.command == "check":
-        problems = check(args.root)
+        edits: list[str] = []
+        problems = check(args.root, edits)
+        if edits:
+            print(f"note: {edits_note(edits)}")
         for line in problems:
             print(f"- {line}")
         print(f"templates check: {len(problems)} problem(s)." if problems else
