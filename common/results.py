@@ -7,6 +7,10 @@ docs/results/<paper>.json holds (with the page docs/results/<paper>.md beside it
     episodes, env_steps              evaluation episodes per seed; environment steps of training per seed
     wall_minutes, cores, command     how long, on how many CPU cores, made by which command
     date, notes                      "2025-01-31", anything a reader should know; `extra` (optional): a dict
+    cpu_minutes (optional)           CPU time of one run (time.process_time, the slowest seed); without it the
+                                     table says the CPU time was not measured
+
+The README table is the one place that states each chapter's measured run time; other pages link to it.
 
     python -m common.results           rewrites README.md between <!-- results:start/end --> markers
     python -m common.results --check   exit 1 if the README's table differs from the files
@@ -55,9 +59,18 @@ def _steps(n: int | float) -> str:
     return f"{n:g}"
 
 
+def _minutes(minutes: float) -> str:
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
 def _wall(minutes: float, cores: int) -> str:
-    time = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-    return f"{time} on {cores} core{'s' if cores != 1 else ''}"
+    return f"{_minutes(minutes)} on {cores} core{'s' if cores != 1 else ''}"
+
+
+def _cpu(minutes: float | None) -> str:
+    if minutes is None:
+        return "not measured"
+    return f"{minutes:.1f} min" if minutes < 10 else _minutes(minutes)
 
 
 def _cell(value: Any) -> str:
@@ -68,13 +81,14 @@ def render_table(results: list[dict[str, Any]], link_dir: str = "docs/results") 
     """The Markdown table of the README (links relative to the repo root)."""
     if not results:
         return "_No measured results yet: each chapter adds docs/results/<paper>.json._"
-    lines = ["| chapter | env | metric | result | env steps | wall time | details |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| chapter | env | metric | result | env steps | wall time | CPU time | details |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         n = len(r["values"])
         result = f"{format_pm(r['mean'], r['std'])} ({n} seed{'s' if n != 1 else ''})"
         cells = [r["title"], r["env"], r["metric"], result, _steps(r["env_steps"]),
-                 _wall(r["wall_minutes"], r["cores"]), f"[{r['paper']}]({link_dir}/{r['paper']}.md)"]
+                 _wall(r["wall_minutes"], r["cores"]), _cpu(r.get("cpu_minutes")),
+                 f"[{r['paper']}]({link_dir}/{r['paper']}.md)"]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 

@@ -50,13 +50,14 @@ def test_render_table_row():
     table = render_table([result(), result("paper4_dreamerv3", values=[1.5], std=0.0, mean=1.5,
                                            env_steps=250_000, wall_minutes=42, cores=1, env="A|B")])
     lines = table.splitlines()
-    assert lines[0] == "| chapter | env | metric | result | env steps | wall time | details |"
+    assert lines[0] == "| chapter | env | metric | result | env steps | wall time | CPU time | details |"
     assert len(lines) == 4
     assert lines[2] == ("| World Models (Ha & Schmidhuber 2018) | CarRacing-v3 | mean return, 100 episodes | "
-                        "906 ± 21 (3 seeds) | 1.2M | 3.5 h on 2 cores | "
+                        "906 ± 21 (3 seeds) | 1.2M | 3.5 h on 2 cores | not measured | "
                         "[paper1_world_models](docs/results/paper1_world_models.md) |")
     assert "1.50 ± 0.00 (1 seed)" in lines[3] and "250k" in lines[3] and "42 min on 1 core" in lines[3]
-    assert "A\\|B" in lines[3]  # a pipe would break the table
+    assert "A\\|B" in lines[3]
+    assert "| 6.0 min |" in render_table([result(cpu_minutes=5.97)]).splitlines()[2]  # a pipe would break the table
     assert "No measured results" in render_table([])
 
 
