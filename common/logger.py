@@ -10,12 +10,19 @@
 
 A resumed run opens the same folder: new lines are appended to metrics.jsonl and the wall clock goes on
 from the last line.
+
+Every bar of the course comes from `progress(...)` (RunLogger's too): on a terminal a live tqdm bar; when the
+output is not a terminal (`nohup python train.py > log &`, a CI log) plain lines, one every
+`PLAIN_INTERVAL` seconds at most and one at the end, instead of carriage-return redraws.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -48,6 +55,52 @@ def make_run_dir(paper: str, env: str, seed: int, out: str | Path | None = None,
     return path
 
 
+PLAIN_INTERVAL = float(os.environ.get("WMFS_PROGRESS_INTERVAL", 30))  # seconds between lines off a terminal
+
+
+class _Lines:
+    """A file for tqdm that turns its carriage-return redraws into whole lines (for logs, not terminals)."""
+
+    def __init__(self, stream: Any):
+        self.stream, self.last = stream, ""
+
+    def write(self, text: str) -> None:
+        line = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text.replace("\r", "")).strip()  # no cursor moves
+        if line and line != self.last:  # tqdm redraws the final state on close
+            self.stream.write(line + "\n")
+            self.last = line
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def is_terminal(stream: Any = None) -> bool:
+    """Is `stream` (default: stderr, where bars go) an interactive terminal?"""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or a fake stream
+        return False
+
+
+def progress(iterable: Iterable[Any] | None = None, total: int | float | None = None, desc: str | None = None,
+             initial: int = 0, disable: bool = False, leave: bool = True, terminal: bool | None = None,
+             **kwargs: Any) -> tqdm:
+    """A progress bar for one phase: tqdm on a terminal, plain lines at intervals elsewhere.
+
+    terminal: force one form (default: whether stderr is a terminal)."""
+    stream = kwargs.pop("file", None) or sys.stderr
+    if terminal is None:
+        terminal = is_terminal(stream)
+    if terminal:
+        return tqdm(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=leave,
+                    dynamic_ncols=True, file=stream, **kwargs)
+    kwargs["position"] = 0  # nested bars are lines of their own here, not rows to move the cursor to
+    return tqdm(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=True,
+                file=_Lines(stream), mininterval=PLAIN_INTERVAL, maxinterval=PLAIN_INTERVAL * 4, miniters=1,
+                ncols=0, **kwargs)  # ncols=0: the figures without the bar
+
+
 def _number(value: Any) -> Any:
     """Python numbers from numpy/torch scalars, so that json can write them."""
     if isinstance(value, (bool, int, float, str)) or value is None:
@@ -67,7 +120,7 @@ class RunLogger:
     """Appends {"step", "wall", **scalars} lines to run_dir/metrics.jsonl and shows a tqdm bar."""
 
     def __init__(self, run_dir: str | Path, total: int | None = None, desc: str | None = None,
-                 enable_bar: bool = True, initial: int = 0):
+                 enable_bar: bool = True, initial: int = 0, terminal: bool | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / METRICS
@@ -75,7 +128,7 @@ class RunLogger:
         self._wall_offset = float(previous[-1].get("wall", 0.0)) if previous else 0.0
         self._start = time.perf_counter()
         self._file = self.path.open("a")
-        self.bar = tqdm(total=total, desc=desc, initial=initial, disable=not enable_bar, dynamic_ncols=True)
+        self.bar = progress(total=total, desc=desc, initial=initial, disable=not enable_bar, terminal=terminal)
 
     def wall(self) -> float:
         """Seconds this run has been going, resumed sessions included."""

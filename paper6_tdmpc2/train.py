@@ -31,7 +31,7 @@ from common.chapter import chapter_name, cli, load_modules, parse_use_solution, 
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, env_info
-from common.logger import RunLogger, plot_curves
+from common.logger import RunLogger, plot_curves, progress
 from common.replay import EpisodeReplay
 
 from .agent import (
@@ -166,13 +166,15 @@ def train(run: Run, log: RunLogger) -> None:
         done, t, ep_return = terminated or truncated, t + 1, ep_return + float(reward)
         before, run.step = run.step, run.step + repeat
         if run.step >= run.seed_steps:
-            updates = 1
+            updates, bar = range(1), None
             if before < run.seed_steps:  # the seed phase just ended: one update per seed step, at once
-                updates = run.seed_steps // repeat
-                log.write(f"pretraining on the {run.seed_steps} seed steps ({updates} updates)...")
-            for _ in range(updates):
+                updates = bar = progress(range(run.seed_steps // repeat), desc="pretraining", leave=False)
+                log.write(f"pretraining on the {run.seed_steps} seed steps ({len(bar)} updates)...")
+            for _ in updates:
                 batch = sample_batch(run.replay, cfg.batch_size, cfg.horizon, rng, run.device)
                 recent.append(run.wm.update(run.model, run.optim, run.pi_optim, run.scale, batch, run.discount, cfg))
+            if bar is not None:
+                bar.close()
         if recent and (crossed(before, run.step, 100) or run.step >= cfg.steps):
             means = {k: float(np.mean([m[k] for m in recent])) for k in recent[0]}
             log.log(run.step, **means)

@@ -85,3 +85,25 @@ def test_plot_curves_reads_a_metrics_file(tmp_path):
             log.log(step, loss=float(5 - step))
     assert plot_curves(tmp_path / "metrics.jsonl", ["loss"], tmp_path / "curve.png", x="wall") == ["loss"]
     assert imageio.imread(tmp_path / "curve.png").ndim == 3
+
+
+def test_progress_off_a_terminal_prints_plain_lines(monkeypatch):
+    """In a nohup log: whole lines at intervals (no carriage-return redraws), the last state included."""
+    import io
+
+    import common.logger as logger
+
+    monkeypatch.setattr(logger, "PLAIN_INTERVAL", 0.0)
+    out = io.StringIO()
+    bar = logger.progress(range(5), desc="pretraining", file=out)
+    for _ in bar:
+        bar.set_postfix(loss=0.5, refresh=False)
+    text = out.getvalue()
+    assert "\r" not in text and text.endswith("\n"), repr(text)
+    lines = text.splitlines()
+    assert lines[-1].startswith("pretraining: 100% 5/5") and "loss=0.5" in lines[-1], lines
+    assert len(lines) == len(set(lines))  # the close does not repeat the last line
+    tty = io.StringIO()
+    tty.isatty = lambda: True  # type: ignore[method-assign]
+    assert not logger.progress(total=3, file=out).disable and logger.is_terminal(tty)
+    assert not logger.is_terminal(out)

@@ -38,7 +38,7 @@ from common.chapter import load_modules as chapter_modules
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
-from common.logger import RunLogger, plot_curves, read_metrics
+from common.logger import RunLogger, plot_curves, progress, read_metrics
 
 from .config import PRESETS, Config
 
@@ -227,10 +227,12 @@ class Run:
                         progress=dict(self.progress), obs_shape=list(self.obs_shape),
                         action_dim=self.action_dim)
 
-    def train(self, updates: int, log: RunLogger) -> None:
+    def train(self, updates: int, log: RunLogger, desc: str | None = None) -> None:
+        """`updates` updates; with `desc`, a phase of its own (the pretraining) that shows its own bar."""
         cfg, sums = self.cfg, {}
         length = min(cfg.length, len(self.buffer))
-        for _ in range(updates):
+        steps = progress(range(updates), desc=desc, leave=False) if desc else range(updates)
+        for _ in steps:
             batch = self.buffer.sample(cfg.batch, length, cfg.device)
             for k, v in self.agent.update(batch).items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -273,7 +275,7 @@ def train_loop(run: Run, log: RunLogger) -> None:
             obs = None
         if p["env_steps"] >= cfg.prefill:  # learn: first the pretraining, then every train_every steps
             if not p["pretrained"]:
-                run.train(cfg.pretrain, log)
+                run.train(cfg.pretrain, log, desc="pretraining")
                 p["pretrained"], p["last_train"] = 1, p["env_steps"]
             elif p["env_steps"] - p["last_train"] >= cfg.train_every:
                 run.train(cfg.train_steps, log)
