@@ -98,11 +98,11 @@ def load_checkpoint(path: str | Path, paper: str, map_location: str | torch.devi
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        if "weights_only" in str(err) or "Weights only" in str(err):
+        if "Unsupported global" in str(err):  # a real pickle that names classes: code, not tensors
             raise CheckpointError(f"{path} is not a checkpoint of this repo: it holds Python objects that "
                                   "a safe (weights_only) load refuses.") from None
-        raise CheckpointError(f"{path} is truncated, corrupt or not a PyTorch file, and cannot be read "
-                              f"({type(err).__name__}).") from None
+        raise CheckpointError(f"{path} is not a checkpoint: it is truncated, corrupt or not a PyTorch file, "
+                              f"and cannot be read ({type(err).__name__}).") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a checkpoint of this repo (it was not written by "
                               "common.checkpoint.save_checkpoint).")

@@ -16,6 +16,7 @@ Pixel observations are uint8 arrays of shape (H, W, C), C = 3, or 1 with `graysc
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +151,8 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
                              f"'rgb_array', not {render_mode!r}.")
         render_mode = "rgb_array"
 
+    if render_mode != "human":  # off-screen: no window, so no "XDG_RUNTIME_DIR not set" from pygame's SDL
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     kwargs: dict[str, Any] = dict(spec.kwargs, render_mode=render_mode)
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps  # gym.make wraps it in TimeLimit

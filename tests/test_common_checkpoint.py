@@ -93,9 +93,21 @@ def test_files_that_are_not_ours(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(tmp_path / "pickled.pt", PAPER)
     assert "not a checkpoint of this repo" in one_sentence(info.value)
+    assert "Python objects" in str(info.value)
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "text.pt", PAPER)
+
+
+def test_garbage_bytes_are_not_a_checkpoint(tmp_path):
+    """Random bytes are no pickle at all: the sentence must not claim they hold Python objects."""
+    for seed in range(5):
+        path = tmp_path / f"garbage{seed}.pt"
+        path.write_bytes(np.random.default_rng(seed).bytes(4096))
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path, PAPER)
+        line = one_sentence(info.value)
+        assert "is not a checkpoint" in line and "Python objects" not in line, line
 
 
 def test_checkpoint_of_another_paper(tmp_path):

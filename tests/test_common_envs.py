@@ -144,3 +144,18 @@ def test_atari_pixels_use_atari_preprocessing():
     boxing = make_env("ALE/Boxing-v5", obs="pixels", size=32, crop=(30, 180, 0, 160), grayscale=True)
     obs, _ = boxing.reset(seed=0)
     assert obs.shape == (32, 32, 1) and obs.dtype == np.uint8
+
+
+def test_off_screen_rendering_prints_no_sdl_warning():
+    """`--video` renders with pygame; without a desktop session SDL used to print an XDG_RUNTIME_DIR error."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from common.envs import make_env\n"
+            "env = make_env('Pendulum-v1', obs='state', render_mode='rgb_array')\n"
+            "env.reset(seed=0)\nassert env.render().shape == (500, 500, 3)\n")
+    clean = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "XDG_RUNTIME_DIR")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=clean)
+    assert proc.returncode == 0, proc.stderr
+    assert "XDG_RUNTIME_DIR" not in proc.stdout + proc.stderr, proc.stderr
