@@ -1,6 +1,9 @@
 """Time a chapter: seconds per gradient update, milliseconds per acting step, size and memory.
 
-    python -m common.bench paper1_world_models [--preset cpu] [--target solution|student] [--repeats N]
+    python -m common.bench paper1_world_models [--preset cpu] [--target student|solution] [--repeats N]
+
+Like `pytest paperN_x`, it times the student's code in paperN_x/ by default; `--target solution` times the
+reference in solutions/paperN_x/. The report's first line says which was timed.
 
 A chapter's `train.py` exposes `make_bench(cfg) -> Bench`: two closures that do one unit of work each
 (one gradient update of the model being trained; one environment step of the acting agent) and the
@@ -106,7 +109,12 @@ def import_chapter(paper: str, target: str) -> tuple[ModuleType, ModuleType]:
     return config, train
 
 
-def run_bench(paper: str, preset: str = "cpu", target: str = "solution", repeats: int | None = None,
+def describe_target(paper: str, target: str) -> str:
+    """'your code in paper1_world_models/' or 'the reference in solutions/paper1_world_models/'."""
+    return f"the reference in solutions/{paper}/" if target == "solution" else f"your code in {paper}/"
+
+
+def run_bench(paper: str, preset: str = "cpu", target: str = "student", repeats: int | None = None,
               budget_s: float = 20.0) -> dict[str, Any]:
     """Build the chapter's bench and time it; returns the figures as a dict."""
     config, train = import_chapter(paper, target)
@@ -114,9 +122,23 @@ def run_bench(paper: str, preset: str = "cpu", target: str = "solution", repeats
         cfg = build_config(config.Config, config.PRESETS, preset)
     except ValueError as err:
         raise SystemExit(f"error: {err}.") from None
-    bench: Bench = train.make_bench(cfg)
-    result: dict[str, Any] = {"paper": paper, "target": target, "preset": preset,
-                              "torch_threads": torch.get_num_threads(), "act_label": bench.act_label,
+    try:
+        bench: Bench = train.make_bench(cfg)
+        result: dict[str, Any] = _time_bench(bench, budget_s, repeats)
+    except NotImplementedError as err:  # a template step not written yet
+        other = "--target solution to time the reference" if target == "student" else "another chapter"
+        raise SystemExit(f"error: cannot time {describe_target(paper, target)}: a step is not written yet "
+                         f"({err}); write it, or use {other}.") from None
+    result.update({"paper": paper, "target": target, "preset": preset,
+                   "timed": describe_target(paper, target)})
+    result["parameters"] = count_parameters(bench.modules)
+    result["peak_memory_mib"] = peak_memory_mib()
+    return result
+
+
+def _time_bench(bench: Bench, budget_s: float, repeats: int | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+"torch_threads": torch.get_num_threads(), "act_label": bench.act_label,
                               "note": bench.note}
     for name, fn in (("update", bench.update), ("act", bench.act)):
         if fn is None:
@@ -125,15 +147,14 @@ def run_bench(paper: str, preset: str = "cpu", target: str = "solution", repeats
         q25, median, q75 = np.quantile(times, [0.25, 0.5, 0.75])
         result[name] = {"median_s": float(median), "q25_s": float(q25), "q75_s": float(q75),
                         "repeats": len(times)}
-    result["parameters"] = count_parameters(bench.modules)
-    result["peak_memory_mib"] = peak_memory_mib()
     return result
 
 
 def format_report(result: dict[str, Any]) -> str:
     """The figures as a few aligned lines."""
     w = max(16, len(result["act_label"]))
-    lines = [f"{result['paper']} ({result['target']}, preset {result['preset']}), "
+    timed = result.get("timed") or describe_target(result["paper"], result["target"])
+    lines = [f"{result['paper']}: timed {timed} (--target {result['target']}), preset {result['preset']}, "
              f"{result['torch_threads']} torch threads"]
     if "update" in result:
         u = result["update"]
@@ -155,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m common.bench", description=__doc__.splitlines()[0])
     parser.add_argument("paper", help="a chapter, e.g. paper1_world_models")
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--target", choices=("solution", "student"), default="solution",
-                        help="time the reference in solutions/ or your own code")
+    parser.add_argument("--target", choices=("student", "solution"), default="student",
+                        help="time your code in paperN_x/ (the default, like `pytest paperN_x`) or the reference "
+                             "in solutions/")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed calls per figure (default: as many as fit in --budget)")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timing per figure")

@@ -123,3 +123,22 @@ def test_count_parameters_counts_shared_tensors_once():
     a = nn.Linear(2, 3)
     b = nn.Sequential(a, nn.Linear(3, 1))
     assert count_parameters([a, b]) == (2 * 3 + 3) + (3 + 1)
+
+
+def test_the_student_target_is_the_default_and_the_report_says_what_it_timed(chapter, capsys):
+    assert main([chapter, "--preset", "smoke", "--repeats", "2", "--budget", "0.01"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"timed your code in {chapter}/ (--target student)" in first, first
+
+
+def test_an_unwritten_step_is_one_sentence(chapter):
+    train = __import__(f"{chapter}.train", fromlist=["x"])
+
+    def make_bench(cfg):
+        raise NotImplementedError("TODO(9.1): multiply every entry by two.")
+
+    train.make_bench = make_bench
+    with pytest.raises(SystemExit) as info:
+        run_bench(chapter, repeats=1)
+    message = str(info.value)
+    assert "TODO(9.1)" in message and "--target solution" in message and "\n" not in message
