@@ -25,21 +25,26 @@ class Controller(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, in_dim), e.g. [z, h] -> CarRacing action (B, 3): steer, gas, brake."""
-        # TODO(1.9): a = tanh(fc(features)); column 0 (steer) stays in [-1, 1]; column 1 (gas) becomes
-        # (a + 1) / 2; column 2 (brake) is clipped to [0, 1]. Build a new tensor: no in-place edits.
-        raise NotImplementedError("TODO(1.9): a = tanh(fc(features)); column 0 (steer) stays in [-1, 1]...")
+        # TODO(1.9): the linear controller; see IMPLEMENTATION_GUIDE.md §1.9. In: features (B, in_dim). Out:
+        # actions (B, 3) from the tanh of self.fc: steer in [-1, 1] as it is, gas mapped linearly onto [0, 1],
+        # brake clipped to [0, 1]. Build a new tensor rather than editing the tanh output in place: gradients
+        # must still flow.
+        raise NotImplementedError("TODO(1.9): the linear controller; see IMPLEMENTATION_GUIDE.md §1.9.")
 
 
 def get_flat(module: nn.Module) -> np.ndarray:
     """All parameters of `module` as one float64 vector, in `module.parameters()` order."""
-    # TODO(1.10): concatenate every parameter, flattened, into one 1-D numpy array.
-    raise NotImplementedError("TODO(1.10): concatenate every parameter, flattened, into one 1-D numpy array.")
+    # TODO(1.10): pack the parameters; see IMPLEMENTATION_GUIDE.md §1.10. Out: one float64 numpy vector (D,),
+    # D the number of parameters of the module, in the order of its parameters(), detached from autograd.
+    raise NotImplementedError("TODO(1.10): pack the parameters; see IMPLEMENTATION_GUIDE.md §1.10.")
 
 
 def set_flat(module: nn.Module, flat: np.ndarray) -> None:
     """Write a vector produced by `get_flat` back into `module`'s parameters (the inverse of get_flat)."""
-    # TODO(1.10): walk the parameters in the same order, copying the next p.numel() numbers into each.
-    raise NotImplementedError("TODO(1.10): walk the parameters in the same order, copying the next...")
+    # TODO(1.10): unpack the parameters; see IMPLEMENTATION_GUIDE.md §1.10. In: flat (D,), as get_flat makes
+    # it. Each parameter, in the same order, takes the next numel numbers in its own shape, in place: the
+    # module stays float32 and keeps its Parameter objects. A vector of the wrong length is a ValueError.
+    raise NotImplementedError("TODO(1.10): unpack the parameters; see IMPLEMENTATION_GUIDE.md §1.10.")
 
 
 def penalised_fitness(returns: np.ndarray, solutions: np.ndarray, weight_decay: float) -> np.ndarray:
@@ -49,8 +54,10 @@ def penalised_fitness(returns: np.ndarray, solutions: np.ndarray, weight_decay: 
     The penalty must make a large-weight candidate *less* fit. (One popular ES wrapper returns
     -weight_decay * mean(theta^2) and then subtracts it again, which rewards large weights.)
     """
-    # TODO(1.11): subtract the L2 penalty from the returns; never add it.
-    raise NotImplementedError("TODO(1.11): subtract the L2 penalty from the returns; never add it.")
+    # TODO(1.11): fitness with weight decay; see IMPLEMENTATION_GUIDE.md §1.11. In: returns (N,), solutions
+    # (N, D). Out: fitness (N,), each return minus weight_decay times the mean square of that candidate's
+    # parameters. The penalty never makes a candidate fitter.
+    raise NotImplementedError("TODO(1.11): fitness with weight decay; see IMPLEMENTATION_GUIDE.md §1.11.")
 
 
 def evolve_step(es, evaluate: Callable[[list[np.ndarray]], np.ndarray],
@@ -60,6 +67,8 @@ def evolve_step(es, evaluate: Callable[[list[np.ndarray]], np.ndarray],
     `es` is a `cma.CMAEvolutionStrategy`; `evaluate` maps a list of N parameter vectors to their N mean
     returns (higher is better). Returns {"mean": ..., "best": ..., "worst": ...} of the raw returns.
     """
-    # TODO(1.12): solutions = es.ask(); returns = evaluate(solutions); fitness = penalised_fitness(...);
-    # es.tell(solutions, <what cma should minimise>) -- cma minimises, we maximise return.
-    raise NotImplementedError("TODO(1.12): solutions = es.ask(); returns = evaluate(solutions); fitness...")
+    # TODO(1.12): one CMA-ES generation; see IMPLEMENTATION_GUIDE.md §1.12. Ask es for a population, evaluate
+    # it, score it with penalised_fitness and tell es the scores of the same candidates: es minimises, the
+    # fitness is to be maximised. Out: {"mean", "best", "worst"} of the raw returns (not of the fitness), as
+    # floats.
+    raise NotImplementedError("TODO(1.12): one CMA-ES generation; see IMPLEMENTATION_GUIDE.md §1.12.")

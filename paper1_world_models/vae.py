@@ -30,15 +30,18 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, 3, 64, 64) floats in [0, 1] -> mu, logvar: (B, z_dim) each."""
-        # TODO(1.1): run the four convs of self.enc, each followed by ReLU; flatten to (B, 1024);
-        # return self.fc_mu(h), self.fc_logvar(h).
-        raise NotImplementedError("TODO(1.1): run the four convs of self.enc, each followed by ReLU...")
+        # TODO(1.1): the encoder; see IMPLEMENTATION_GUIDE.md §1.1. In: x (B, 3, 64, 64). Out: mu, logvar,
+        # each (B, z_dim), read by the two linear heads from the (B, 1024) output of the four convs of
+        # self.enc, each followed by a ReLU. Every image is encoded on its own: nothing may mix the batch.
+        raise NotImplementedError("TODO(1.1): the encoder; see IMPLEMENTATION_GUIDE.md §1.1.")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, z_dim) -> x_hat: (B, 3, 64, 64) in (0, 1)."""
-        # TODO(1.3): fc_dec, view as (B, 1024, 1, 1), then the four transposed convs of self.dec with
-        # ReLU between them and a sigmoid after the last one.
-        raise NotImplementedError("TODO(1.3): fc_dec, view as (B, 1024, 1, 1), then the four transposed...")
+        # TODO(1.3): the decoder; see IMPLEMENTATION_GUIDE.md §1.3. In: z (B, z_dim). Out: x_hat
+        # (B, 3, 64, 64), every value strictly in (0, 1). The 1024 numbers of fc_dec are a 1x1 image with 1024
+        # channels that the four transposed convs of self.dec grow to 64x64: ReLU between them, a sigmoid
+        # after the last one only.
+        raise NotImplementedError("TODO(1.3): the decoder; see IMPLEMENTATION_GUIDE.md §1.3.")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
@@ -51,8 +54,11 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
 
     `eps` may be given (tests pass fixed noise); otherwise draw it. Gradients must reach mu and logvar.
     """
-    # TODO(1.2): the reparameterisation trick; sigma is exp(0.5 * logvar), not exp(logvar).
-    raise NotImplementedError("TODO(1.2): the reparameterisation trick; sigma is exp(0.5 * logvar), not...")
+    # TODO(1.2): the reparameterisation trick; see IMPLEMENTATION_GUIDE.md §1.2. In: mu, logvar (B, Z) and
+    # optional noise eps (B, Z), drawn here when not given. Out: z (B, Z), a sample of N(mu, sigma^2) written
+    # as a function of eps so that gradients reach mu and logvar. logvar is the log of the variance, not of
+    # sigma.
+    raise NotImplementedError("TODO(1.2): the reparameterisation trick; see IMPLEMENTATION_GUIDE.md §1.2.")
 
 
 def vae_loss(x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
@@ -65,6 +71,8 @@ def vae_loss(x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
     loss  = mean_B(recon) + mean_B(kl)
     Returns {"loss", "recon", "kl"} where "kl" is the raw (unclipped) batch-mean KL, for logging.
     """
-    # TODO(1.4): recon and KL per image; clamp the KL from below at kl_tolerance * z_dim before
-    # averaging (below the tolerance it carries no gradient: those nats are "free").
-    raise NotImplementedError("TODO(1.4): recon and KL per image; clamp the KL from below at...")
+    # TODO(1.4): the VAE loss with free bits; see IMPLEMENTATION_GUIDE.md §1.4. Per image: recon, the squared
+    # error summed over all pixels, and kl, the KL of N(mu, sigma^2) from N(0, I), both (B,). Each image's KL
+    # is floored at kl_tolerance * z_dim before the batch mean (below the floor it carries no gradient: those
+    # nats are free). Out: the dict of the docstring; its "kl" is the unfloored batch mean.
+    raise NotImplementedError("TODO(1.4): the VAE loss with free bits; see IMPLEMENTATION_GUIDE.md §1.4.")

@@ -41,14 +41,18 @@ class Actor(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feat (..., F) -> mean, std (..., A) of the Gaussian *before* the tanh."""
-        # TODO(2.9): x = self.net(feat); split in two halves; squash the mean with
-        # mean_scale * tanh(mean / mean_scale); std = softplus(raw + self.raw_init_std) + self.min_std.
-        raise NotImplementedError("TODO(2.9): x = self.net(feat); split in two halves; squash the mean...")
+        # TODO(2.9): the actor's Gaussian; see IMPLEMENTATION_GUIDE.md §2.9. In: feat (..., F). Out: mean, std
+        # (..., A) before the tanh, from the two halves of the output of self.net: the mean squashed smoothly
+        # into (-mean_scale, mean_scale); the std a softplus shifted by self.raw_init_std (so that it starts
+        # at init_std), plus self.min_std.
+        raise NotImplementedError("TODO(2.9): the actor's Gaussian; see IMPLEMENTATION_GUIDE.md §2.9.")
 
     def sample(self, feat: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
         """A reparameterised action tanh(mean + std * eps), eps ~ N(0, I) unless given: (..., A)."""
-        # TODO(2.9): draw eps with torch.randn_like when it is None; gradients must reach the actor.
-        raise NotImplementedError("TODO(2.9): draw eps with torch.randn_like when it is None; gradients...")
+        # TODO(2.9): a reparameterised action; see IMPLEMENTATION_GUIDE.md §2.9. In: feat (..., F), optional
+        # standard normal noise eps (..., A), drawn here only when not given. Out: the tanh of a Gaussian
+        # sample with this actor's mean and std, in (-1, 1); gradients must reach the actor.
+        raise NotImplementedError("TODO(2.9): a reparameterised action; see IMPLEMENTATION_GUIDE.md §2.9.")
 
     def entropy(self, feat: torch.Tensor) -> torch.Tensor:
         """A one-sample estimate of the entropy of the tanh-Normal, (...): H(tanh x) = H(x) + E log(1 - tanh(x)^2).
@@ -77,23 +81,28 @@ def lambda_return(reward: torch.Tensor, value: torch.Tensor, pcont: torch.Tensor
     lam = 0: one-step TD targets r_t + pcont_t * v_{t+1}; lam = 1: discounted sums plus the bootstrap.
     Returns (N, H).
     """
-    # TODO(2.10): next_values = value shifted one step left with the bootstrap appended; then one loop
-    # from t = H-1 down to 0 carrying `last` (starting at the bootstrap); stack the results in order.
-    raise NotImplementedError("TODO(2.10): next_values = value shifted one step left with the bootstrap...")
+    # TODO(2.10): the lambda-returns; see IMPLEMENTATION_GUIDE.md §2.10. In: reward, value, pcont (N, H),
+    # bootstrap (N,), lam. Out: V_lambda (N, H) of the docstring's recursion, where the value after step t is
+    # the next entry of value, and bootstrap after the last step. Compute it backwards in time; return it in
+    # forward order.
+    raise NotImplementedError("TODO(2.10): the lambda-returns; see IMPLEMENTATION_GUIDE.md §2.10.")
 
 
 def imagine_ahead(rssm: RSSM, actor: Actor, start: State, horizon: int) -> torch.Tensor:
     """Imagined features (N, H, F) from every posterior state of a batch (dreamer.py `_imagine_ahead`).
 
     start: the posterior of `observe`, tensors (B, T, ...). Flatten them to N = B * T starts and cut their
-    graph (stop-gradient: the actor must not train the encoder through the starts). Then H times:
-    a = actor.sample(feat(state) with stop-gradient), state = rssm.img_step(state, a). The feature fed
-    to the actor is detached, but the action and the step keep their graph, so the actor's loss
-    backpropagates through the imagined dynamics into the actor. Returns the H features after the start.
+    graph (stop-gradient: the actor must not train the encoder through the starts). Then H times: the
+    actor samples a_t from the state's feature, and the prior step img_step takes (s_t, a_t) to s_{t+1}.
+    The feature fed to the actor is detached, but the action and the step keep their graph, so the
+    actor's loss backpropagates through the imagined dynamics into the actor. Returns the H features
+    after the start.
     """
-    # TODO(2.11): start = {k: v.detach().reshape(-1, v.shape[-1])}; loop `horizon` times; stack the
-    # features rssm.feat(state) along dim 1.
-    raise NotImplementedError("TODO(2.11): start = {k: v.detach().reshape(-1, v.shape[-1])}; loop...")
+    # TODO(2.11): imagination; see IMPLEMENTATION_GUIDE.md §2.11. In: start, posterior states (B, T, ...), and
+    # horizon H. Out: features (N, H, F) of the H states after the start (not the start itself), N the B * T
+    # start states, cut from their graph. Each state comes from img_step with an action the actor samples from
+    # a detached feature, so that gradients flow through the actions and the steps, not into the starts.
+    raise NotImplementedError("TODO(2.11): imagination; see IMPLEMENTATION_GUIDE.md §2.11.")
 
 
 def discount_weights(pcont: torch.Tensor) -> torch.Tensor:
@@ -104,9 +113,10 @@ def discount_weights(pcont: torch.Tensor) -> torch.Tensor:
 
 def actor_loss(returns: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Eq. 7: maximise the weighted lambda-returns; returns (N, H-1) keep their graph. Scalar."""
-    # TODO(2.12): the negative weighted mean of the returns (do not detach them: their gradient *is*
-    # the actor's learning signal).
-    raise NotImplementedError("TODO(2.12): the negative weighted mean of the returns (do not detach...")
+    # TODO(2.12): the actor loss; see IMPLEMENTATION_GUIDE.md §2.12. Eq 7. In: returns, weights (N, H-1). Out:
+    # a scalar, the negative weighted mean of the returns. Do not detach them: their gradient *is* the actor's
+    # learning signal.
+    raise NotImplementedError("TODO(2.12): the actor loss; see IMPLEMENTATION_GUIDE.md §2.12.")
 
 
 def value_loss(value_pred: torch.Tensor, returns: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -114,6 +124,7 @@ def value_loss(value_pred: torch.Tensor, returns: torch.Tensor, weights: torch.T
 
     value_pred (N, H-1) is the mean of a unit Gaussian: loss = -weighted mean of log N(target; v, 1).
     """
-    # TODO(2.12): detach the returns (targets never receive gradient), then
-    # -(weights * normal_log_prob(target, value_pred, 0)).mean().
-    raise NotImplementedError("TODO(2.12): detach the returns (targets never receive gradient), then...")
+    # TODO(2.12): the value loss; see IMPLEMENTATION_GUIDE.md §2.12. Eq 8. In: value_pred, returns, weights
+    # (N, H-1). Out: a scalar, the negative weighted mean of the log-likelihood (normal_log_prob, unit
+    # variance) of the returns under value_pred. The returns are fixed targets: they never receive gradient.
+    raise NotImplementedError("TODO(2.12): the value loss; see IMPLEMENTATION_GUIDE.md §2.12.")

@@ -53,10 +53,13 @@ class WorldModel(nn.Module):
         "post": the posterior states (B, T, ...), for imagination}. The log-likelihoods are summed over
         an observation's numbers (normal_log_prob) and averaged over the B * T steps.
         """
-        # TODO(2.8): embed = encoder(obs); post, prior = rssm.observe(embed, action, is_first);
-        # feat = rssm.feat(post); decode and score obs (event dims: 3 for images, 1 for vectors) and
-        # rewards (event dims 0) with normal_log_prob; KL with kl_loss(post, prior, self.free_nats).
-        raise NotImplementedError("TODO(2.8): embed = encoder(obs); post, prior = rssm.observe(embed...")
+        # TODO(2.8): the world-model loss; see IMPLEMENTATION_GUIDE.md §2.8. In: batch with obs (B, T, *obs),
+        # action (B, T, A), reward (B, T), is_first (B, T). Out: the dict of the docstring. The posterior
+        # comes from filtering the encoded observations; observations and rewards are scored with
+        # normal_log_prob of the decoder's and the reward head's outputs on the posterior features (event
+        # dims: those of one observation, 0 for a reward), averaged over B and T; the KL term is kl_loss with
+        # self.free_nats.
+        raise NotImplementedError("TODO(2.8): the world-model loss; see IMPLEMENTATION_GUIDE.md §2.8.")
 
     # ------------------------------------------------ common.world_model protocol (batch first)
     def _embed(self, obs: torch.Tensor) -> torch.Tensor:
@@ -124,12 +127,15 @@ class Dreamer:
         model is left as it is (its gradients from the actor loss are never applied). Both steps clip the
         gradient norm at cfg.grad_clip.
         """
-        # TODO(2.13): feats = imagine_ahead(...); reward and value heads on feats; pcont = discount;
-        # returns = lambda_return(reward[:, :-1], value[:, :-1], pcont[:, :-1], value[:, -1], lam);
-        # weights = discount_weights(pcont); actor step (minus cfg.actor_entropy * actor.entropy(...) when it
-        # is not 0); then the value step on feats[:, :-1].detach(). Each step: zero_grad, backward,
-        # clip_grad_norm_ on that model's parameters, its optimiser's step.
-        raise NotImplementedError("TODO(2.13): feats = imagine_ahead(...); reward and value heads on...")
+        # TODO(2.13): the behaviour update; see IMPLEMENTATION_GUIDE.md §2.13. Imagine cfg.horizon steps from
+        # post; the reward head and the value model score every feature; the discount pcont is cfg.discount at
+        # every step; the lambda-returns cover the first H-1 steps, bootstrapped by the last value; weights
+        # from discount_weights. Then one actor step (actor_loss, minus cfg.actor_entropy times the mean actor
+        # entropy of the detached features when it is not 0) and one value step (value_loss of the value model
+        # on the detached features). Each step zeroes its model's gradients, backpropagates, clips its own
+        # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: the losses, the mean
+        # imagined return and the two gradient norms, as floats.
+        raise NotImplementedError("TODO(2.13): the behaviour update; see IMPLEMENTATION_GUIDE.md §2.13.")
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One training step of all three parts (dreamer.py `_train`)."""

@@ -24,9 +24,10 @@ def preprocess_obs(obs: np.ndarray | torch.Tensor) -> torch.Tensor:
     uint8 images (..., H, W, C) -> float32 (..., C, H, W) in [-0.5, 0.5] (pixel / 255 - 0.5, as the
     authors' `preprocess`); anything else (state vectors) -> float32, unchanged.
     """
-    # TODO(2.1): images are uint8 with channels last: convert to float, scale to [-0.5, 0.5] and move
-    # the channel axis in front of H and W (torch's conv layout). State vectors only become float32.
-    raise NotImplementedError("TODO(2.1): images are uint8 with channels last: convert to float, scale...")
+    # TODO(2.1): preprocess observations; see IMPLEMENTATION_GUIDE.md §2.1. uint8 images (..., H, W, C) become
+    # float32 (..., C, H, W) with values in [-0.5, 0.5] (torch's conv layout); anything else (state vectors)
+    # only becomes float32.
+    raise NotImplementedError("TODO(2.1): preprocess observations; see IMPLEMENTATION_GUIDE.md §2.1.")
 
 
 class SequenceBuffer:
@@ -56,6 +57,8 @@ class SequenceBuffer:
 
 def to_tensors(raw: dict[str, np.ndarray], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """A batch of EpisodeReplay.sample (numpy) as the training step reads it (see the module docstring)."""
-    # TODO(2.1): float32 tensors on `device`: obs through preprocess_obs, action and reward as they are,
-    # is_first as 0.0/1.0 floats (the RSSM multiplies by 1 - is_first). Leave out `terminated`.
-    raise NotImplementedError("TODO(2.1): float32 tensors on `device`: obs through preprocess_obs...")
+    # TODO(2.1): a batch as tensors; see IMPLEMENTATION_GUIDE.md §2.1. A sampled batch as training tensors.
+    # In: the numpy arrays of EpisodeReplay.sample, each (B, T, ...). Out: {obs through preprocess_obs, action
+    # (B, T, A), reward (B, T), is_first (B, T) as 0.0 / 1.0}, all float32 on `device` (the RSSM multiplies by
+    # 1 - is_first). Leave out `terminated`.
+    raise NotImplementedError("TODO(2.1): a batch as tensors; see IMPLEMENTATION_GUIDE.md §2.1.")

@@ -27,10 +27,11 @@ def estimate_value(model: TDMPC2Model, z: torch.Tensor, actions: torch.Tensor, d
     z (N, L), actions (H, N, A) -> (N,):
         G = sum_{t<H} gamma^t * R(z_t, a_t) + gamma^H * Q_avg(z_H, a_H),  z_{t+1} = d(z_t, a_t), a_H ~ p(z_H)
     """
-    # TODO(6.12): discounted model rewards over the horizon, plus gamma^H * Q at the end. Decode rewards
-    # with two_hot_inv(model.reward(z, a), model.vmin, model.vmax), step z with model.next, and
-    # bootstrap with model.Q(z, a, "avg") for a sampled from model.pi(z).
-    raise NotImplementedError("TODO(6.12): discounted model rewards over the horizon, plus gamma^H * Q...")
+    # TODO(6.12): the value of a trajectory; see IMPLEMENTATION_GUIDE.md §6.12. In: z (N, L), actions
+    # (H, N, A). Out: G (N,), the discounted sum of the decoded rewards along the latent rollout of the
+    # actions (the dynamics model.next), plus discount^H times the Q-avg at the last latent and an action the
+    # policy prior samples there.
+    raise NotImplementedError("TODO(6.12): the value of a trajectory; see IMPLEMENTATION_GUIDE.md §6.12.")
 
 
 def mppi_update(value: torch.Tensor, actions: torch.Tensor, num_elites: int, temperature: float,
@@ -43,9 +44,11 @@ def mppi_update(value: torch.Tensor, actions: torch.Tensor, num_elites: int, tem
     mean and std are the score-weighted mean and standard deviation of the elites, std clamped to
     [min_std, max_std]. NaN values count as 0 (official code).
     """
-    # TODO(6.13): elites, weights exp(temperature * (v - max v)) normalised, weighted mean and std.
-    # torch.topk picks the elites; average over the elite axis (dim 1); clamp the std.
-    raise NotImplementedError("TODO(6.13): elites, weights exp(temperature * (v - max v)) normalised...")
+    # TODO(6.13): the MPPI refit; see IMPLEMENTATION_GUIDE.md §6.13. In: value (N,), actions (H, N, A). Out:
+    # mean, std (H, A), score (K,), elite_actions (H, K, A), as the docstring says: the K best samples; scores
+    # from the temperature-scaled values minus their maximum, exponentiated and normalised; the score-weighted
+    # mean and std of the elites, std clamped to [min_std, max_std]. NaN values count as 0.
+    raise NotImplementedError("TODO(6.13): the MPPI refit; see IMPLEMENTATION_GUIDE.md §6.13.")
 
 
 class Planner:
@@ -60,18 +63,20 @@ class Planner:
              eval_mode: bool = False) -> torch.Tensor:
         """obs (D,) -> action (A,) in [-1, 1]. t0: the first step of an episode (no warm start).
 
-        1. z = model.encode(obs[None]) (1, L). If cfg.num_pi_trajs = P > 0: roll the policy prior P times
-           from z for H steps (a_t ~ p(z_t), z_{t+1} = d(z_t, a_t)): pi_actions (H, P, A).
-        2. mean (H, A) = 0, except mean[:-1] = prev_mean[1:] when not t0; std (H, A) = cfg.max_std.
-        3. cfg.iterations times: the N - P other sequences = clamp(mean + std * randn, -1, 1); actions
-           (H, N, A) = [pi_actions, those]; value = estimate_value(model, z repeated N times, ...);
-           mean, std, score, elites = mppi_update(...).
-        4. Pick elite k with probability score (torch.multinomial); a = elites[0, k]; when not eval_mode
-           add std[0] * randn. Save self.prev_mean = mean; return a clamped to [-1, 1].
+        1. Encode obs to z (1, L). If P = cfg.num_pi_trajs > 0: roll the policy prior P times from z for
+           H steps (a_t ~ p(z_t), z_{t+1} = d(z_t, a_t)): pi_actions (H, P, A).
+        2. The warm start: mean (H, A) is 0, except that when not t0 its first H - 1 steps are the last
+           H - 1 steps of prev_mean (the last plan, one step on); std (H, A) is cfg.max_std everywhere.
+        3. cfg.iterations times: draw the N - P other sequences from N(mean, std^2), clamped to [-1, 1];
+           score all N sequences (H, N, A), the P policy ones first, with estimate_value from z repeated
+           N times; refit mean, std, score and the elites with mppi_update.
+        4. Act: the first action of elite k, k drawn with probability score; when not eval_mode, add
+           Gaussian noise of std std[0]. Keep mean as prev_mean for the next call; return the action
+           clamped to [-1, 1].
         """
         cfg = self.cfg
         H, N, P, A = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, self.action_dim
-        # TODO(6.14): MPPI with a warm start and policy trajectories (steps 1-4 of the docstring).
-        # The P policy trajectories stay fixed across the iterations; only the N - P Gaussian samples
-        # are redrawn.
-        raise NotImplementedError("TODO(6.14): MPPI with a warm start and policy trajectories (steps 1-4...")
+        # TODO(6.14): planning with MPPI; see IMPLEMENTATION_GUIDE.md §6.14. Steps 1-4 of the docstring: obs
+        # (D,) -> action (A,) in [-1, 1]. The P policy trajectories stay fixed across the iterations; only the
+        # N - P Gaussian samples are redrawn.
+        raise NotImplementedError("TODO(6.14): planning with MPPI; see IMPLEMENTATION_GUIDE.md §6.14.")

@@ -34,9 +34,10 @@ def simnorm(x: torch.Tensor, group: int = 8) -> torch.Tensor:
 
     x (..., L) with L divisible by `group` -> (..., L), each group of `group` numbers >= 0 summing to 1.
     """
-    # TODO(6.1): softmax within each group of `group` numbers. View x as (..., L // group, group),
-    # F.softmax over the last axis (inside one group, not across groups), view it back as (..., L).
-    raise NotImplementedError("TODO(6.1): softmax within each group of `group` numbers.")
+    # TODO(6.1): SimNorm; see IMPLEMENTATION_GUIDE.md §6.1. In: x (..., L), L divisible by group. Out:
+    # (..., L), each consecutive group of `group` numbers replaced by the softmax of that group alone:
+    # non-negative, summing to 1, unchanged by a constant added to the group. Groups never mix.
+    raise NotImplementedError("TODO(6.1): SimNorm; see IMPLEMENTATION_GUIDE.md §6.1.")
 
 
 class SimNorm(nn.Module):
@@ -50,14 +51,16 @@ class SimNorm(nn.Module):
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
     """sign(x) * ln(1 + |x|) (as in DreamerV3; TD-MPC2 regresses rewards and values in this space)."""
-    # TODO(6.2): sign(x) * log1p(|x|): squash magnitudes, keep the sign, symlog(0) = 0.
-    raise NotImplementedError("TODO(6.2): sign(x) * log1p(|x|): squash magnitudes, keep the sign...")
+    # TODO(6.2): symlog; see IMPLEMENTATION_GUIDE.md §6.2. Out: the shape of x; magnitudes squashed
+    # logarithmically, the sign kept, symlog(0) is 0.
+    raise NotImplementedError("TODO(6.2): symlog; see IMPLEMENTATION_GUIDE.md §6.2.")
 
 
 def symexp(x: torch.Tensor) -> torch.Tensor:
     """sign(x) * (exp(|x|) - 1), the inverse of symlog."""
-    # TODO(6.2): sign(x) * expm1(|x|), the inverse of symlog: symexp(symlog(x)) == x.
-    raise NotImplementedError("TODO(6.2): sign(x) * expm1(|x|), the inverse of symlog: symexp(symlog(x))...")
+    # TODO(6.2): symexp, the inverse of symlog; see IMPLEMENTATION_GUIDE.md §6.2. Out: the shape of x; it
+    # undoes symlog exactly, also for large and for tiny magnitudes.
+    raise NotImplementedError("TODO(6.2): symexp, the inverse of symlog; see IMPLEMENTATION_GUIDE.md §6.2.")
 
 
 def two_hot(x: torch.Tensor, num_bins: int, vmin: float, vmax: float) -> torch.Tensor:
@@ -67,10 +70,11 @@ def two_hot(x: torch.Tensor, num_bins: int, vmin: float, vmax: float) -> torch.T
     b_k <= y <= b_{k+1}; they get weights (b_{k+1} - y) / delta and (y - b_k) / delta, the rest 0, so the
     weights sum to 1 and their mean sum_k w_k b_k is y exactly.
     """
-    # TODO(6.2): put symlog(x) on two neighbouring bins. The bins live in symlog space: clamp
-    # y = symlog(x), find the lower bin k = floor((y - vmin) / delta) and frac = the rest; write 1 - frac
-    # at k and frac at k + 1 (clamped to the last bin) with scatter_add_ on the last axis.
-    raise NotImplementedError("TODO(6.2): put symlog(x) on two neighbouring bins.")
+    # TODO(6.2): two-hot encoding; see IMPLEMENTATION_GUIDE.md §6.2. The two-hot encoding in symlog space. In:
+    # x (...,). Out: (..., num_bins). symlog(x), clamped to [vmin, vmax], is shared by its two neighbouring
+    # bins in proportion to how close it is to each: the weights sum to 1, every other bin is 0, and the
+    # weighted mean of the bins is symlog(x). At vmax all the weight is on the last bin.
+    raise NotImplementedError("TODO(6.2): two-hot encoding; see IMPLEMENTATION_GUIDE.md §6.2.")
 
 
 def two_hot_inv(logits: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
@@ -78,9 +82,10 @@ def two_hot_inv(logits: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
 
     logits (..., num_bins) -> (...,). The expectation is taken in symlog space, then mapped back.
     """
-    # TODO(6.3): expectation over the bins in symlog space, then symexp. Use F.softmax over the last
-    # axis and the bins torch.linspace(vmin, vmax, num_bins).
-    raise NotImplementedError("TODO(6.3): expectation over the bins in symlog space, then symexp.")
+    # TODO(6.3): decode a distributional head; see IMPLEMENTATION_GUIDE.md §6.3. In: logits (..., num_bins).
+    # Out: (...,), the symexp of the expected bin under the softmax of the logits, the bins evenly spaced on
+    # [vmin, vmax] (in symlog space).
+    raise NotImplementedError("TODO(6.3): decode a distributional head; see IMPLEMENTATION_GUIDE.md §6.3.")
 
 
 def soft_ce(logits: torch.Tensor, target: torch.Tensor, vmin: float, vmax: float) -> torch.Tensor:
@@ -88,8 +93,10 @@ def soft_ce(logits: torch.Tensor, target: torch.Tensor, vmin: float, vmax: float
 
     logits (..., num_bins), target (...,) -> (...,):  -sum_k two_hot(target)_k * log_softmax(logits)_k.
     """
-    # TODO(6.3): cross-entropy against two_hot(target) (same bins), with F.log_softmax of the logits.
-    raise NotImplementedError("TODO(6.3): cross-entropy against two_hot(target) (same bins), with...")
+    # TODO(6.3): the two-hot cross-entropy; see IMPLEMENTATION_GUIDE.md §6.3. In: logits (..., num_bins),
+    # target (...,). Out: (...,), the cross-entropy of the head's distribution against the two-hot encoding of
+    # target on the same bins, computed in log space.
+    raise NotImplementedError("TODO(6.3): the two-hot cross-entropy; see IMPLEMENTATION_GUIDE.md §6.3.")
 
 
 # ---------------------------------------------------------------- the networks
@@ -131,10 +138,10 @@ def init_weights(model: TDMPC2Model) -> None:
     and value is exactly 0 (a uniform distribution over the symmetric bins decodes to symexp(0) = 0).
     LayerNorms keep PyTorch's default (weight 1, bias 0).
     """
-    # TODO(6.4): small weights, zero biases, zero output layers of the reward head and the Qs. Loop over
-    # model.modules(): each nn.Linear gets nn.init.trunc_normal_(w, std=0.02) and nn.init.zeros_(b);
-    # then zero the weights of last_linear(model.reward_head) and of last_linear(q) for q in model.Qs.
-    raise NotImplementedError("TODO(6.4): small weights, zero biases, zero output layers of the reward...")
+    # TODO(6.4): the initialisation; see IMPLEMENTATION_GUIDE.md §6.4. Every Linear of the model: weights from
+    # a truncated normal with std 0.02, biases 0. Then the weights of the output layers (last_linear) of the
+    # reward head and of every Q in model.Qs are 0 too. LayerNorms stay as PyTorch makes them.
+    raise NotImplementedError("TODO(6.4): the initialisation; see IMPLEMENTATION_GUIDE.md §6.4.")
 
 
 class TDMPC2Model(nn.Module):
@@ -203,22 +210,24 @@ class TDMPC2Model(nn.Module):
             u = mu + exp(log_std) * eps,   action = tanh(u)
             log_prob = sum_A [ log N(eps; 0, 1) - log_std ] - sum_A log(1 - action^2 + 1e-6)
         """
-        # TODO(6.5): a tanh-squashed Gaussian with a log-std bounded to [log_std_min, log_std_max].
-        # Split self.policy(z) with .chunk(2, -1), bound the log-std with tanh, sample
-        # u = mu + std * eps, squash with tanh, correct the log-density for the squashing.
-        raise NotImplementedError("TODO(6.5): a tanh-squashed Gaussian with a log-std bounded to...")
+        # TODO(6.5): the policy prior; see IMPLEMENTATION_GUIDE.md §6.5. In: z (..., L), optional noise eps
+        # (..., A), drawn here when not given. Out: action (..., A) in (-1, 1) and info with mean (the tanh of
+        # the Gaussian's mean), log_std (..., A) within [log_std_min, log_std_max] and log_prob (...,), as the
+        # docstring's equations say; the log-density includes the tanh correction and stays finite.
+        raise NotImplementedError("TODO(6.5): the policy prior; see IMPLEMENTATION_GUIDE.md §6.5.")
 
     def Q(self, z: torch.Tensor, a: torch.Tensor, reduce: str = "min", net: str = "online") -> torch.Tensor:
         """Q-value of (z, a) from the ensemble (official world_model.Q).
 
         reduce="all": the logits of every head (num_q, ..., num_bins). "min" / "avg": pick two *different*
-        heads at random (torch.randperm(num_q)[:2]), decode each with two_hot_inv, return their minimum
+        heads at random (a new pair at each call), decode each with two_hot_inv, return their minimum
         (for TD targets: fights over-estimation) or mean (for planning and the policy): (...,).
         """
-        # TODO(6.6): all logits, or the min / mean of two random heads. For "all" return
-        # self.q_logits(z, a, net); else heads = torch.randperm(self.num_q)[:2], decode those two with
-        # two_hot_inv(..., self.vmin, self.vmax) and reduce with .min(0).values or .mean(0).
-        raise NotImplementedError("TODO(6.6): all logits, or the min / mean of two random heads.")
+        # TODO(6.6): the Q-ensemble; see IMPLEMENTATION_GUIDE.md §6.6. In: z (..., L), a (..., A). Out: for
+        # reduce "all" the logits of every head (num_q, ..., num_bins); for "min" / "avg" the minimum / mean
+        # (...,) of the decoded values of two different heads drawn at random at each call, one pair for the
+        # whole batch. Pass `net` on to q_logits.
+        raise NotImplementedError("TODO(6.6): the Q-ensemble; see IMPLEMENTATION_GUIDE.md §6.6.")
 
 
 # ---------------------------------------------------------------- targets
@@ -230,16 +239,18 @@ def discount_from_episode_length(length: int, denom: float = 5.0, low: float = 0
 
     gamma = clip((L / denom - 1) / (L / denom), low, high); e.g. L = 200 -> 0.975, L = 1000 -> 0.995.
     """
-    # TODO(6.7): gamma = clip((L/denom - 1) / (L/denom), low, high), as a Python float.
-    raise NotImplementedError("TODO(6.7): gamma = clip((L/denom - 1) / (L/denom), low, high), as a...")
+    # TODO(6.7): the discount heuristic; see IMPLEMENTATION_GUIDE.md §6.7. In: the episode length L in
+    # decisions. Out: a Python float, (L/denom - 1) / (L/denom) clipped to [low, high].
+    raise NotImplementedError("TODO(6.7): the discount heuristic; see IMPLEMENTATION_GUIDE.md §6.7.")
 
 
 @torch.no_grad()
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """Polyak averaging: theta_target <- (1 - tau) * theta_target + tau * theta_online, in place."""
-    # TODO(6.7): move each target parameter a fraction tau toward its online twin. Walk both
-    # .parameters() together; Tensor.lerp_(other, tau) does exactly this step, in place.
-    raise NotImplementedError("TODO(6.7): move each target parameter a fraction tau toward its online twin.")
+    # TODO(6.7): Polyak averaging; see IMPLEMENTATION_GUIDE.md §6.7. In place and without gradient, each
+    # target parameter moves a fraction tau of the way toward its online twin (the two parameter lists matched
+    # in order). The online net is left alone.
+    raise NotImplementedError("TODO(6.7): Polyak averaging; see IMPLEMENTATION_GUIDE.md §6.7.")
 
 
 def td_target(model: TDMPC2Model, next_z: torch.Tensor, reward: torch.Tensor, discount: float) -> torch.Tensor:
@@ -247,9 +258,11 @@ def td_target(model: TDMPC2Model, next_z: torch.Tensor, reward: torch.Tensor, di
 
     next_z (..., L) = h(s_{t+1}), reward (...,) -> (...,). A *target*: no gradient may flow through it.
     """
-    # TODO(6.8): reward + discount * Q_min of the target Qs, computed without gradient. Under
-    # torch.no_grad(): action from model.pi(next_z), then model.Q(next_z, action, "min", net="target").
-    raise NotImplementedError("TODO(6.8): reward + discount * Q_min of the target Qs, computed without...")
+    # TODO(6.8): the TD target; see IMPLEMENTATION_GUIDE.md §6.8. In: next_z (..., L), the encoded next
+    # states, reward (...,), discount. Out: (...,), the reward plus discount times the minimum of two target
+    # Qs at next_z and an action the policy prior samples there. A constant for the loss: no gradient, even
+    # when next_z has one.
+    raise NotImplementedError("TODO(6.8): the TD target; see IMPLEMENTATION_GUIDE.md §6.8.")
 
 
 class RunningScale(nn.Module):
@@ -267,9 +280,10 @@ class RunningScale(nn.Module):
     @torch.no_grad()
     def update(self, q: torch.Tensor) -> None:
         """q (B,) (any shape: all its numbers count) -> moves self.value in place."""
-        # TODO(6.9): blend max(P95(q) - P5(q), 1) into self.value with momentum self.tau. Use
-        # torch.quantile (linear interpolation) on q.flatten(), then self.value.lerp_(range, self.tau).
-        raise NotImplementedError("TODO(6.9): blend max(P95(q) - P5(q), 1) into self.value with momentum...")
+        # TODO(6.9): the running Q scale; see IMPLEMENTATION_GUIDE.md §6.9. In: q, any shape
+        # (all its numbers count). In place: self.value moves a fraction self.tau toward the spread of q, its
+        # 95th minus its 5th percentile (linear interpolation), floored at 1.
+        raise NotImplementedError("TODO(6.9): the running Q scale; see IMPLEMENTATION_GUIDE.md §6.9.")
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         return q / self.value
@@ -289,10 +303,14 @@ def model_loss(model: TDMPC2Model, obs: torch.Tensor, action: torch.Tensor, rewa
         value       = 1/(H*N) * sum_t rho^t * sum_i mean_B CE(Q_i(z_t, a_t), td_target_t)
         total = consistency_coef * consistency + reward_coef * reward + value_coef * value
     """
-    # TODO(6.10): a latent rollout scored by rho^t-weighted consistency, reward and value losses.
-    # Targets first, under no_grad: next_z = model.encode(obs[1:]) and td_target. Then z_0 =
-    # model.encode(obs[0]), z_{t+1} = model.next(z_t, action[t]); weight step t by cfg.rho ** t.
-    raise NotImplementedError("TODO(6.10): a latent rollout scored by rho^t-weighted consistency, reward...")
+    # TODO(6.10): the model loss; see IMPLEMENTATION_GUIDE.md §6.10. In: obs (H+1, B, D), action (H, B, A),
+    # reward (H, B). Out: (total, {consistency, reward, value}, zs (H+1, B, L)), zs the encoded first state
+    # rolled forward through the dynamics with the replayed actions. Targets, without gradient: the encoded
+    # next states and their td_target. Consistency: mean squared error of each rolled latent against its
+    # encoded target; reward and value: soft_ce of the reward head and of every Q head on the rolled latents.
+    # Step t weighs rho to the t; each term is averaged over B, the H steps (and the Q heads); the total
+    # weighs them by cfg's coefficients.
+    raise NotImplementedError("TODO(6.10): the model loss; see IMPLEMENTATION_GUIDE.md §6.10.")
 
 
 def policy_loss(model: TDMPC2Model, zs: torch.Tensor, scale: RunningScale,
@@ -303,10 +321,11 @@ def policy_loss(model: TDMPC2Model, zs: torch.Tensor, scale: RunningScale,
     with a ~ p(z_t), Q the mean of two random heads, S the running scale updated with the Qs at t = 0,
     alpha = cfg.entropy_coef. Only the policy may receive gradients: not the latents, not the Qs.
     """
-    # TODO(6.11): maximise the scaled Q of the policy's own actions; only the policy gets gradients.
-    # Detach zs; a ~ model.pi(zs); q = model.Q(zs, a, "avg", net="detached"); scale.update(q[0]), then
-    # q = scale(q); weight step t by cfg.rho ** t and average over t.
-    raise NotImplementedError("TODO(6.11): maximise the scaled Q of the policy's own actions; only the...")
+    # TODO(6.11): the policy loss; see IMPLEMENTATION_GUIDE.md §6.11. In: zs (H+1, B, L) from model_loss. Out:
+    # (loss, {entropy, scale}): over the steps, the rho^t-weighted mean of the batch mean of alpha times log
+    # p(a) minus the scaled Q-avg of the policy's own sampled actions, the scale updated first with the Qs of
+    # the first step. Only the policy gets gradients: not zs, not the Q parameters (the "detached" Qs).
+    raise NotImplementedError("TODO(6.11): the policy loss; see IMPLEMENTATION_GUIDE.md §6.11.")
 
 
 # ---------------------------------------------------------------- one update (no exercise)

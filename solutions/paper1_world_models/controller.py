@@ -25,8 +25,10 @@ class Controller(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, in_dim), e.g. [z, h] -> CarRacing action (B, 3): steer, gas, brake."""
-        # TODO(1.9): a = tanh(fc(features)); column 0 (steer) stays in [-1, 1]; column 1 (gas) becomes
-        # (a + 1) / 2; column 2 (brake) is clipped to [0, 1]. Build a new tensor: no in-place edits.
+        # TODO(1.9): the linear controller; see IMPLEMENTATION_GUIDE.md §1.9. In: features (B, in_dim). Out:
+        # actions (B, 3) from the tanh of self.fc: steer in [-1, 1] as it is, gas mapped linearly onto [0, 1],
+        # brake clipped to [0, 1]. Build a new tensor rather than editing the tanh output in place: gradients
+        # must still flow.
         # BEGIN SOLUTION
         a = torch.tanh(self.fc(features))
         steer, gas, brake = a.unbind(-1)
@@ -36,7 +38,8 @@ class Controller(nn.Module):
 
 def get_flat(module: nn.Module) -> np.ndarray:
     """All parameters of `module` as one float64 vector, in `module.parameters()` order."""
-    # TODO(1.10): concatenate every parameter, flattened, into one 1-D numpy array.
+    # TODO(1.10): pack the parameters; see IMPLEMENTATION_GUIDE.md §1.10. Out: one float64 numpy vector (D,),
+    # D the number of parameters of the module, in the order of its parameters(), detached from autograd.
     # BEGIN SOLUTION
     return torch.cat([p.detach().reshape(-1) for p in module.parameters()]).double().numpy()
     # END SOLUTION
@@ -44,7 +47,9 @@ def get_flat(module: nn.Module) -> np.ndarray:
 
 def set_flat(module: nn.Module, flat: np.ndarray) -> None:
     """Write a vector produced by `get_flat` back into `module`'s parameters (the inverse of get_flat)."""
-    # TODO(1.10): walk the parameters in the same order, copying the next p.numel() numbers into each.
+    # TODO(1.10): unpack the parameters; see IMPLEMENTATION_GUIDE.md §1.10. In: flat (D,), as get_flat makes
+    # it. Each parameter, in the same order, takes the next numel numbers in its own shape, in place: the
+    # module stays float32 and keeps its Parameter objects. A vector of the wrong length is a ValueError.
     # BEGIN SOLUTION
     flat = torch.as_tensor(np.asarray(flat), dtype=torch.float32)
     if flat.numel() != sum(p.numel() for p in module.parameters()):
@@ -64,7 +69,9 @@ def penalised_fitness(returns: np.ndarray, solutions: np.ndarray, weight_decay: 
     The penalty must make a large-weight candidate *less* fit. (One popular ES wrapper returns
     -weight_decay * mean(theta^2) and then subtracts it again, which rewards large weights.)
     """
-    # TODO(1.11): subtract the L2 penalty from the returns; never add it.
+    # TODO(1.11): fitness with weight decay; see IMPLEMENTATION_GUIDE.md §1.11. In: returns (N,), solutions
+    # (N, D). Out: fitness (N,), each return minus weight_decay times the mean square of that candidate's
+    # parameters. The penalty never makes a candidate fitter.
     # BEGIN SOLUTION
     return np.asarray(returns, dtype=np.float64) - weight_decay * np.mean(np.square(solutions), axis=1)
     # END SOLUTION
@@ -77,8 +84,10 @@ def evolve_step(es, evaluate: Callable[[list[np.ndarray]], np.ndarray],
     `es` is a `cma.CMAEvolutionStrategy`; `evaluate` maps a list of N parameter vectors to their N mean
     returns (higher is better). Returns {"mean": ..., "best": ..., "worst": ...} of the raw returns.
     """
-    # TODO(1.12): solutions = es.ask(); returns = evaluate(solutions); fitness = penalised_fitness(...);
-    # es.tell(solutions, <what cma should minimise>) -- cma minimises, we maximise return.
+    # TODO(1.12): one CMA-ES generation; see IMPLEMENTATION_GUIDE.md §1.12. Ask es for a population, evaluate
+    # it, score it with penalised_fitness and tell es the scores of the same candidates: es minimises, the
+    # fitness is to be maximised. Out: {"mean", "best", "worst"} of the raw returns (not of the fitness), as
+    # floats.
     # BEGIN SOLUTION
     solutions = es.ask()
     returns = np.asarray(evaluate(solutions), dtype=np.float64)

@@ -47,8 +47,10 @@ def mdn_params(out: torch.Tensor, z_dim: int, n_mix: int):
     Order of the three chunks along the last axis: logits, means, log-stds. log_pi must be a proper log
     of mixture weights: for every dimension, logsumexp over the K components is 0.
     """
-    # TODO(1.5): split the last axis into three equal chunks (logits, mu, log_sigma), each (..., Z*K);
-    # view each as (..., Z, K); normalise the logits with log_softmax over the K components.
+    # TODO(1.5): the mixture parameters; see IMPLEMENTATION_GUIDE.md §1.5. In: out (..., 3*Z*K), any leading
+    # shape. Out: log_pi, mu, log_sigma, each (..., Z, K), taken in that order from three equal parts of the
+    # last axis. log_pi is normalised over the K components of each dimension (its logsumexp over K is 0)
+    # without ever giving -inf.
     # BEGIN SOLUTION
     logits, mu, log_sigma = out.chunk(3, dim=-1)
     shape = out.shape[:-1] + (z_dim, n_mix)
@@ -64,8 +66,10 @@ def mdn_nll(log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
     log p = logsumexp_k [ log_pi_k - log_sigma_k - 0.5 * ((x - mu_k) / sigma_k)^2 - 0.5 * log(2 pi) ]
     Averaged over every leading axis and over Z (the authors' code averages the same way).
     """
-    # TODO(1.6): compute the log of each component's weighted density in log space and combine the K of
-    # them with torch.logsumexp. Never exponentiate and then take a log: tiny densities underflow to 0.
+    # TODO(1.6): the mixture NLL; see IMPLEMENTATION_GUIDE.md §1.6. In: log_pi, mu, log_sigma (..., Z, K) and
+    # target (..., Z). Out: a scalar, minus the log-density of each target dimension under its mixture,
+    # averaged over every leading axis and Z. Stay in log space throughout: a target 40 sigmas away must give
+    # a finite loss and finite gradients.
     # BEGIN SOLUTION
     x = target.unsqueeze(-1)  # (..., Z, 1) broadcasts over K
     log_prob = log_pi - log_sigma - 0.5 * ((x - mu) / log_sigma.exp()).pow(2) - LOG_SQRT_2PI
@@ -81,8 +85,10 @@ def sample_mdn(log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor, 
     component's standard deviation becomes sigma * sqrt(tau) (its variance is scaled by tau).
     tau -> 0 gives the most likely component's mean; tau > 1 makes dreams wilder.
     """
-    # TODO(1.7): pick one component per dimension from softmax(log_pi / tau) (torch.multinomial or
-    # Categorical), gather its mu and sigma, return mu + sigma * sqrt(tau) * eps.
+    # TODO(1.7): sampling at a temperature; see IMPLEMENTATION_GUIDE.md §1.7. In: the mixture (..., Z, K) and
+    # tau. Out: z (..., Z). For each dimension pick one component with the weights sharpened (tau < 1) or
+    # flattened (tau > 1) by tau, then draw from that component's Gaussian with its variance scaled by tau.
+    # Pass `generator` to every random draw.
     # BEGIN SOLUTION
     weights = F.softmax(log_pi / tau, dim=-1)  # (..., Z, K)
     flat = weights.reshape(-1, weights.shape[-1])
@@ -99,7 +105,9 @@ def sequence_loss(model: MDNRNN, z: torch.Tensor, actions: torch.Tensor) -> torc
 
     At step t the LSTM reads (z_t, a_t) and its mixture predicts z_{t+1}; there are T-1 predictions.
     """
-    # TODO(1.8): feed z[:, :-1] and actions[:, :-1]; score the output against z[:, 1:] with mdn_nll.
+    # TODO(1.8): the teacher-forced loss; see IMPLEMENTATION_GUIDE.md §1.8. In: z (B, T, Z), actions
+    # (B, T, A). Out: a scalar, the mixture NLL (mdn_nll) of the T-1 next latents, each predicted from the
+    # true latents and actions up to the step before it. The last action explains nothing and is never used.
     # BEGIN SOLUTION
     (log_pi, mu, log_sigma), _ = model(z[:, :-1], actions[:, :-1])
     return mdn_nll(log_pi, mu, log_sigma, z[:, 1:])

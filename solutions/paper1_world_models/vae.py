@@ -30,8 +30,9 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, 3, 64, 64) floats in [0, 1] -> mu, logvar: (B, z_dim) each."""
-        # TODO(1.1): run the four convs of self.enc, each followed by ReLU; flatten to (B, 1024);
-        # return self.fc_mu(h), self.fc_logvar(h).
+        # TODO(1.1): the encoder; see IMPLEMENTATION_GUIDE.md §1.1. In: x (B, 3, 64, 64). Out: mu, logvar,
+        # each (B, z_dim), read by the two linear heads from the (B, 1024) output of the four convs of
+        # self.enc, each followed by a ReLU. Every image is encoded on its own: nothing may mix the batch.
         # BEGIN SOLUTION
         h = x
         for conv in self.enc:
@@ -42,8 +43,10 @@ class ConvVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, z_dim) -> x_hat: (B, 3, 64, 64) in (0, 1)."""
-        # TODO(1.3): fc_dec, view as (B, 1024, 1, 1), then the four transposed convs of self.dec with
-        # ReLU between them and a sigmoid after the last one.
+        # TODO(1.3): the decoder; see IMPLEMENTATION_GUIDE.md §1.3. In: z (B, z_dim). Out: x_hat
+        # (B, 3, 64, 64), every value strictly in (0, 1). The 1024 numbers of fc_dec are a 1x1 image with 1024
+        # channels that the four transposed convs of self.dec grow to 64x64: ReLU between them, a sigmoid
+        # after the last one only.
         # BEGIN SOLUTION
         h = self.fc_dec(z).view(-1, 1024, 1, 1)
         for i, deconv in enumerate(self.dec):
@@ -63,7 +66,10 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
 
     `eps` may be given (tests pass fixed noise); otherwise draw it. Gradients must reach mu and logvar.
     """
-    # TODO(1.2): the reparameterisation trick; sigma is exp(0.5 * logvar), not exp(logvar).
+    # TODO(1.2): the reparameterisation trick; see IMPLEMENTATION_GUIDE.md §1.2. In: mu, logvar (B, Z) and
+    # optional noise eps (B, Z), drawn here when not given. Out: z (B, Z), a sample of N(mu, sigma^2) written
+    # as a function of eps so that gradients reach mu and logvar. logvar is the log of the variance, not of
+    # sigma.
     # BEGIN SOLUTION
     if eps is None:
         eps = torch.randn_like(mu)
@@ -81,8 +87,10 @@ def vae_loss(x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
     loss  = mean_B(recon) + mean_B(kl)
     Returns {"loss", "recon", "kl"} where "kl" is the raw (unclipped) batch-mean KL, for logging.
     """
-    # TODO(1.4): recon and KL per image; clamp the KL from below at kl_tolerance * z_dim before
-    # averaging (below the tolerance it carries no gradient: those nats are "free").
+    # TODO(1.4): the VAE loss with free bits; see IMPLEMENTATION_GUIDE.md §1.4. Per image: recon, the squared
+    # error summed over all pixels, and kl, the KL of N(mu, sigma^2) from N(0, I), both (B,). Each image's KL
+    # is floored at kl_tolerance * z_dim before the batch mean (below the floor it carries no gradient: those
+    # nats are free). Out: the dict of the docstring; its "kl" is the unfloored batch mean.
     # BEGIN SOLUTION
     recon = (x_hat - x).pow(2).flatten(1).sum(1)  # (B,)
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)  # (B,)

@@ -41,8 +41,9 @@ class ConvEncoder(nn.Module):
         self.out_dim = 32 * depth
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        # TODO(2.7): fold the leading axes into one batch axis (obs.reshape(-1, C, H, W)), run the four
-        # convs with a ReLU after each, flatten each image, and unfold: (..., 32 * depth).
+        # TODO(2.7): the conv encoder; see IMPLEMENTATION_GUIDE.md §2.7. In: obs (..., C, 64, 64), any leading
+        # axes. Out: (..., 32 * depth). Run the frames, folded into one batch axis, through the four convs of
+        # self.convs with a ReLU after each; flatten each frame and restore the leading axes.
         # BEGIN SOLUTION
         lead = obs.shape[:-3]
         x = obs.reshape(-1, *obs.shape[-3:])  # (N, C, H, W)
@@ -65,8 +66,10 @@ class ConvDecoder(nn.Module):
             nn.ConvTranspose2d(2 * depth, depth, 6, 2), nn.ConvTranspose2d(depth, channels, 6, 2)])
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        # TODO(2.7): fc (no activation), view as (N, 32 * depth, 1, 1), the four transposed convs with a
-        # ReLU after each but the last (the mean of a Gaussian is unbounded), then restore the lead axes.
+        # TODO(2.7): the conv decoder; see IMPLEMENTATION_GUIDE.md §2.7. In: feat (..., F). Out: the mean
+        # image (..., C, 64, 64). self.fc (no activation) gives a 1x1 image of 32 * depth channels per
+        # feature, grown by the four transposed convs of self.deconvs with a ReLU after each but the last (a
+        # Gaussian mean is unbounded); restore the leading axes.
         # BEGIN SOLUTION
         lead = feat.shape[:-1]
         x = self.fc(feat).reshape(-1, 32 * self.depth, 1, 1)  # (N, 1024, 1, 1)

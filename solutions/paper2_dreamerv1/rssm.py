@@ -27,7 +27,9 @@ def gaussian_stats(x: torch.Tensor, min_std: float = 0.1) -> tuple[torch.Tensor,
     The first half is the mean as it is; the second half goes through softplus (so it is positive)
     plus `min_std` (so the distribution never collapses; models.py: softplus(std) + 0.1).
     """
-    # TODO(2.2): mean, raw = x.chunk(2, -1); std = softplus(raw) + min_std.
+    # TODO(2.2): Gaussian statistics; see IMPLEMENTATION_GUIDE.md §2.2. In: x (..., 2S). Out: mean, std, each
+    # (..., S). The mean is the first half of the last axis as it is; the std comes from the second half, made
+    # positive by a softplus, plus its floor min_std.
     # BEGIN SOLUTION
     mean, raw = x.chunk(2, dim=-1)
     return mean, F.softplus(raw) + min_std
@@ -69,8 +71,11 @@ class RSSM(nn.Module):
 
         state: (B, ...) as above; action (B, A). Returns the prior state {mean, std, stoch, deter}.
         """
-        # TODO(2.3): x = elu(img_in([z, a])); h = gru(x, h_prev); y = elu(img_out(h));
-        # mean, std = gaussian_stats(img_stats(y), self.min_std); z = sample_stoch(mean, std, sample).
+        # TODO(2.3): the prior step; see IMPLEMENTATION_GUIDE.md §2.3. In: state {stoch (B, S), deter (B, D),
+        # ...}, action (B, A). Out: the prior state {mean, std, stoch, deter} of the next step. The GRU moves
+        # deter on, reading the previous stoch and action through img_in (ELU); the Gaussian over stoch is
+        # read from the new deter through img_out (ELU), img_stats and gaussian_stats; stoch comes from
+        # sample_stoch.
         # BEGIN SOLUTION
         x = F.elu(self.img_in(torch.cat([state["stoch"], action], dim=-1)))  # (B, hidden)
         deter = self.gru(x, state["deter"])  # (B, D)
@@ -85,8 +90,10 @@ class RSSM(nn.Module):
         The posterior keeps the prior's h_t and replaces z_t by a sample of q(z_t | h_t, e_t).
         embed: (B, E), the encoder's output for o_t.
         """
-        # TODO(2.4): prior = self.img_step(...); x = elu(obs_out([h_t, e_t])); mean, std from obs_stats;
-        # the posterior is {mean, std, stoch: a sample, deter: the prior's h_t}.
+        # TODO(2.4): the posterior step; see IMPLEMENTATION_GUIDE.md §2.4. In: state, action (B, A), embed
+        # (B, E). Out: (post, prior), prior being img_step's. post keeps the prior's deter and replaces the
+        # Gaussian over stoch by one read from that deter and embed together (obs_out with ELU, obs_stats,
+        # gaussian_stats), sampled like the prior. The prior never sees embed.
         # BEGIN SOLUTION
         prior = self.img_step(state, action, sample)
         x = F.elu(self.obs_out(torch.cat([prior["deter"], embed], dim=-1)))  # (B, hidden)
@@ -104,9 +111,10 @@ class RSSM(nn.Module):
         obs_step, so a chunk that runs into the next episode does not carry the old one's memory.
         Returns post, prior: dicts of (B, T, ...) tensors.
         """
-        # TODO(2.5): loop over t; mask = 1 - is_first[:, t, None]; multiply every tensor of the state
-        # and the action by mask; post, prior = obs_step(...); the next step starts from post.
-        # Stack the T states along dim 1.
+        # TODO(2.5): filtering with resets; see IMPLEMENTATION_GUIDE.md §2.5. In: embed (B, T, E), action
+        # (B, T, A), is_first (B, T). Out: post, prior, dicts of (B, T, ...) tensors. Each step runs obs_step
+        # from the previous posterior (the initial state before the first step); where is_first is 1, the
+        # state and the action are zeroed first, so a new episode starts from a blank memory.
         # BEGIN SOLUTION
         state = state if state is not None else self.initial(embed.shape[0])
         posts, priors = [], []
@@ -138,8 +146,10 @@ def kl_loss(post: State, prior: State, free_nats: float = 3.0) -> tuple[torch.Te
     while the mean KL is under 3 nats it costs nothing and gives no gradient.
     Returns (loss, kl): the clipped value to minimise and the raw mean KL, for logging.
     """
-    # TODO(2.6): the closed-form KL summed over the last axis, .mean() over the rest, then
-    # torch.clamp(kl, min=free_nats) (or torch.maximum) for the loss. Clip the mean, not each step.
+    # TODO(2.6): the KL with free nats; see IMPLEMENTATION_GUIDE.md §2.6. In: post, prior with mean, std
+    # (B, T, S). Out: (loss, kl), both scalars: kl is the closed-form KL(post || prior) summed over S and
+    # averaged over B and T; loss is kl floored at free_nats. Floor the mean, not each step; gradients reach
+    # both post and prior.
     # BEGIN SOLUTION
     mq, sq, mp, sp = post["mean"], post["std"], prior["mean"], prior["std"]
     kl = (torch.log(sp / sq) + (sq.pow(2) + (mq - mp).pow(2)) / (2 * sp.pow(2)) - 0.5).sum(-1)  # (B, T)
