@@ -142,7 +142,27 @@ def draw_dream(wm: Any, episode: dict[str, np.ndarray], path: Path, context: int
     axes[0].legend()
     fig.suptitle(f"observed {context} steps (left of the line), then imagined from the actions alone")
     fig.savefig(path.with_suffix(".png"), dpi=90)
+    if obs.shape[1] == 4:  # CartPole's (x, x_dot, theta, theta_dot): draw both with the env's renderer
+        cartpole_dream_video(obs, pred, context, path.with_suffix(".gif"))
     return path.with_suffix(".png")
+
+
+def cartpole_dream_video(real: np.ndarray, dreamt: np.ndarray, context: int, path: Path) -> Path:
+    """CartPole-v1 state vectors (T, 4) drawn by the env's own renderer: the real episode beside the model's."""
+    from common.video import side_by_side, write_video
+
+    env = make_env("CartPole-v1", obs="state", render_mode="rgb_array")
+    env.reset(seed=0)
+
+    def frame(vec: np.ndarray) -> np.ndarray:
+        env.unwrapped.state = np.asarray(vec, dtype=np.float64)
+        return env.render()[::3, ::3]  # (134, 200, 3)
+
+    captions = [f"observed {t + 1}/{context}" if t < context else f"imagined {t - context + 1}" for t in range(len(real))]
+    video = side_by_side(np.stack([frame(v) for v in real]), np.stack([frame(v) for v in dreamt]),
+                         labels=("real", "model"), scale=1, captions=captions)
+    env.close()
+    return write_video(video, path, fps=10)
 
 
 class Run:
