@@ -52,12 +52,16 @@ class Config:
     imag_starts: int = 0  # imagine from this many random posterior states (0 = all B * T, the paper)
     discount: float = 0.999  # gamma
     lam: float = 0.95
-    actor_grad_mix: float = 1.0  # rho: 1 = REINFORCE (discrete, Atari), 0 = dynamics backprop (continuous)
+    # rho of the paper's eq. 6: 1 = REINFORCE (discrete, Atari), 0 = dynamics backprop (continuous). The authors'
+    # configs.yaml field of the same name weighs the *dynamics* term instead, i.e. it is 1 - rho.
+    actor_grad_mix: float = 1.0
     actor_entropy: float = 1e-3  # eta
     actor_lr: float = 4e-5
     critic_lr: float = 1e-4
     target_every: int = 100  # updates between two copies of the critic into the target critic
     adam_eps: float = 1e-5
+    # torch's AdamW decays by lr * weight_decay per step; the authors' optimiser by weight_decay itself, so this
+    # decay is 1/lr times weaker than theirs (a known deviation; over 10k updates either is below 1 %).
     weight_decay: float = 1e-6
     grad_clip: float = 100.0
     batch: int = 16
