@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import config_from_dict, save_config
@@ -108,6 +108,23 @@ def start_run(paper: str, config_cls: type, cfg: Any, resume: str | None,
         run_dir = make_run_dir(paper, cfg.env, cfg.seed, out)
     save_config(cfg, run_dir / "config.json")
     return cfg, run_dir, ckpt
+
+
+def interrupted(run_dir: Path, save: Callable[[], Any]) -> NoReturn:
+    """Ctrl-C in a training loop: save, say how to go on, exit 130 (the shell's code for SIGINT)."""
+    save()
+    print(f"\ninterrupted: saved {Path(run_dir) / 'checkpoint.pt'}; go on with --resume {run_dir}")
+    raise SystemExit(130) from None
+
+
+def finish(run_dir: Path, summary: dict[str, Any], package: str, minutes: float, note: str = "",
+           checkpoints: tuple[str, ...] = ("checkpoint.pt",)) -> None:
+    """The end of a run: summary.json, then "done in N min" and the eval command of each checkpoint."""
+    import json
+
+    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [f"  python -m {package}.eval --checkpoint {Path(run_dir) / name} --episodes 10" for name in checkpoints]
+    print(f"done in {minutes:.1f} min{note}. Evaluate with:\n" + "\n".join(lines))
 
 
 def cli(main: Callable[[], Any]) -> None:

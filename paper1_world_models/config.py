@@ -46,6 +46,7 @@ class Config:
     eval_every: int = 25  # generations between evaluations of the CMA-ES mean
     eval_episodes: int = 100  # the paper averages 100 random tracks
     minutes: float = 0.0  # stop evolving after this many wall minutes of the whole run (0 = no limit)
+    cma_minutes: float = 0.0  # ...but CMA-ES always gets at least this many, however long the earlier stages took
 
 
 PRESETS: dict[str, dict] = {
@@ -53,9 +54,13 @@ PRESETS: dict[str, dict] = {
     "smoke": dict(rollouts=4, rollout_steps=60, vae_epochs=1, vae_batch=32, rnn_epochs=1, rnn_batch=4,
                   rnn_seq=20, popsize=4, rollouts_per_candidate=1, generations=1, episode_steps=60,
                   eval_every=1, eval_episodes=1, hidden=32, workers=1),
-    # a 2-core laptop, whole pipeline in <= 90 minutes (see docs/results/paper1_world_models.md)
+    # 10-15 minutes on 2 cores: a small V and M, then a controller you can watch improve (not a good driver)
+    "short": dict(rollouts=24, rollout_steps=300, vae_epochs=2, vae_batch=64, vae_lr=1e-3, rnn_epochs=10,
+                  rnn_batch=32, rnn_seq=60, popsize=8, rollouts_per_candidate=1, generations=1000,
+                  episode_steps=400, patience=40, eval_every=10, eval_episodes=2, minutes=13, cma_minutes=6),
+    # a 2-core laptop, an 80-minute budget, 30 of them kept for CMA-ES (docs/results/paper1_world_models.md)
     "cpu": dict(rollouts=100, rollout_steps=500, vae_epochs=3, vae_batch=64, vae_lr=1e-3, rnn_epochs=20,
                 rnn_batch=32, rnn_seq=100, popsize=16, rollouts_per_candidate=1, generations=1000,
-                patience=60, eval_every=20, eval_episodes=4, minutes=80),
+                patience=60, eval_every=20, eval_episodes=4, minutes=80, cma_minutes=30),
     "paper": {},
 }

@@ -24,7 +24,6 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
 
     __package__ = package_of(__file__)
 
-import json
 import time
 from pathlib import Path
 from types import ModuleType
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, parse_use_solution, start_run
+from common.chapter import chapter_name, cli, finish, interrupted, parse_use_solution, start_run
 from common.chapter import load_modules as chapter_modules
 from common.checkpoint import save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
@@ -295,8 +294,8 @@ def train_loop(run: Run, log: RunLogger) -> None:
             run.save()
 
 
-def finish(run: Run) -> None:
-    """Pictures and a summary for a run that stopped (done, budget spent, or Ctrl-C)."""
+def wrap_up(run: Run) -> dict[str, Any]:
+    """Pictures and the summary of a run that stopped (done or budget spent)."""
     metrics = run.dir / "metrics.jsonl"
     if metrics.exists():
         plot_curves(metrics, ["eval_return", "train_return", "model_loss", "kl", "actor_loss", "value_loss"],
@@ -305,12 +304,10 @@ def finish(run: Run) -> None:
     path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10, env_id=run.cfg.env)
     records = read_metrics(metrics) if metrics.exists() else []
     evals = [r["eval_return"] for r in records if "eval_return" in r]
-    summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs,
-               "minutes": round(run.elapsed() / 60, 2),
-               "env_steps": run.progress["env_steps"], "updates": run.progress["updates"],
-               "final_eval": score, "best_eval": run.progress["best_eval"], "best_step": run.progress["best_step"],
-               "evals": evals, "dream": str(path)}
-    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs, "minutes": round(run.elapsed() / 60, 2),
+            "env_steps": run.progress["env_steps"], "updates": run.progress["updates"], "final_eval": score,
+            "best_eval": run.progress["best_eval"], "best_step": run.progress["best_step"], "evals": evals,
+            "dream": str(path)}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -326,17 +323,14 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         train_loop(run, log)
         run.save()
-        finish(run)
+        summary = wrap_up(run)
         run.save()
     except KeyboardInterrupt:
-        run.save()
-        print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
-        raise SystemExit(130) from None
+        interrupted(run_dir, run.save)
     finally:
         log.close()
-    print(f"done in {run.elapsed() / 60:.1f} min. Evaluate the last agent, or the best-evaluated one, with:\n"
-          f"  python -m {__package__}.eval --checkpoint {run_dir / 'checkpoint.pt'} --episodes 10\n"
-          f"  python -m {__package__}.eval --checkpoint {run_dir / 'best.pt'} --episodes 10")
+    finish(run_dir, summary, __package__, run.elapsed() / 60, " (the last agent, or the best-evaluated one)",
+           ("checkpoint.pt", "best.pt"))
     return run_dir
 
 

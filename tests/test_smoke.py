@@ -144,3 +144,19 @@ def test_ctrl_c_keeps_a_checkpoint_that_resumes(trained, tmp_path) -> None:
     assert "--resume" in output, f"Ctrl-C should tell how to go on (--resume RUN_DIR):\n{output[-2000:]}"
     resumed = run(["-m", f"solutions.{chapter}.train", "--resume", str(tmp_path)])
     assert resumed.returncode == 0, f"--resume after Ctrl-C failed:\n{resumed.stdout[-2000:]}\n{resumed.stderr[-3000:]}"
+
+
+def test_world_models_reuses_a_runs_v_and_m_and_saves_the_current_mean(trained, tmp_path) -> None:
+    """Chapter 1: `--reuse RUN_DIR` starts at CMA-ES with RUN_DIR's V and M; the checkpoint holds the CMA-ES
+    mean of the last generation (not only the last validated one) and cma_curve.png is drawn."""
+    chapter, out = trained
+    if chapter != "paper1_world_models":
+        pytest.skip("--reuse is chapter 1's")
+    proc = run(["-m", f"solutions.{chapter}.train", "--preset", "smoke", "--reuse", str(out), "--out", str(tmp_path)])
+    assert proc.returncode == 0, f"--reuse failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert "starting at CMA-ES" in proc.stdout and not (tmp_path / "data").exists()
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    source = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(ckpt["vae"][k], source["vae"][k]) for k in source["vae"])
+    assert ckpt["controller_mean"].shape == ckpt["controller"].shape and (tmp_path / "cma_curve.png").exists()
+    assert json.loads((tmp_path / "summary.json").read_text())["reused"] == str(out)

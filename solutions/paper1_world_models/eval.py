@@ -40,7 +40,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt written by train.py")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=0, help="parallel episodes (0 = one per core)")
-    parser.add_argument("--video", action="store_true", help="also film the first episode (video.mp4)")
+    parser.add_argument("--video", action="store_true",
+                        help="also film the first episode (drive.mp4 beside the checkpoint)")
     parser.add_argument("--json", help="write the result to this file")
     parser.add_argument("--use-solution", default="", help="modules taken from solutions/")
     args = parser.parse_args(argv)

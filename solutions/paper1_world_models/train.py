@@ -9,9 +9,11 @@
 Every stage saves checkpoint.pt when it finishes (and CMA-ES after every generation); Ctrl-C saves too,
 and `--resume RUN_DIR` goes on from there. Usage, from the repo root or from this folder:
 
-    python -m paper1_world_models.train                 # the cpu preset: <= 90 min on 2 cores
+    python -m paper1_world_models.train                 # the cpu preset: an 80-minute budget on 2 cores
+    python -m paper1_world_models.train --preset short  # 10-15 min: watch your controller improve
     python -m paper1_world_models.train --preset smoke  # seconds
     python train.py --use-solution vae,rnn              # the reference's V and M, your controller
+    python train.py --reuse RUN_DIR                     # RUN_DIR's rollouts, V and M: evolve C again
 """
 
 from __future__ import annotations
@@ -21,23 +23,22 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
 
     __package__ = package_of(__file__)
 
-import json
 import multiprocessing as mp
 import os
 import pickle
+import shutil
 import time
 from pathlib import Path
 
 import cma
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from common.chapter import chapter_name, cli, load_modules, parse_use_solution, start_run
-from common.checkpoint import RESERVED, save_checkpoint
+from common.chapter import chapter_name, cli, finish, interrupted, load_modules, parse_use_solution, start_run
+from common.checkpoint import RESERVED, CheckpointError, load_checkpoint, save_checkpoint
 from common.config import config_to_dict, make_parser, parse_config
 from common.envs import KNOWN_ENVS
-from common.logger import RunLogger, plot_curves
+from common.logger import RunLogger, plot_curves, progress
 from common.video import image_grid, save_image
 from common.world_model import render_dream
 
@@ -53,6 +54,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="run folder (default runs/paper1_world_models/<env>/<time>-s<seed>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
     parser.add_argument("--use-solution", default="", help="modules taken from solutions/: vae,rnn,controller")
+    parser.add_argument("--reuse", metavar="RUN_DIR", help="start at CMA-ES with RUN_DIR's rollouts and trained V, M")
     cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
     if cfg.env != "CarRacing-v3":
         known = ", ".join(KNOWN_ENVS)
@@ -109,7 +111,7 @@ def collect(run: Run) -> None:
     tasks = [(cfg.env, cfg.seed * 1_000_000 + i, cfg.rollout_steps, str(data / f"{i:05d}.npz"))
              for i in range(cfg.rollouts) if not (data / f"{i:05d}.npz").exists()]
     with mp.get_context("spawn").Pool(run.workers) as pool:
-        for _ in tqdm(pool.imap_unordered(collect_rollout, tasks), total=len(tasks), desc="1/5 collect"):
+        for _ in progress(pool.imap_unordered(collect_rollout, tasks), total=len(tasks), desc="1/5 collect"):
             pass
     run.state["env_steps"] = sum(len(np.load(f)["action"]) for f in sorted(data.glob("[0-9]*.npz")))
 
@@ -132,7 +134,7 @@ def train_vae(run: Run, log: RunLogger) -> None:
     batch = min(cfg.vae_batch, len(frames))
     for epoch in range(run.state.get("vae_epoch", 0), cfg.vae_epochs):
         perm = rng.permutation(len(frames))
-        bar = tqdm(range(0, len(frames) - batch + 1, batch), desc=f"2/5 VAE epoch {epoch + 1}/{cfg.vae_epochs}")
+        bar = progress(range(0, len(frames) - batch + 1, batch), desc=f"2/5 VAE epoch {epoch + 1}/{cfg.vae_epochs}")
         for i in bar:
             x = to_tensor(frames[perm[i:i + batch]]).to(dev)  # (B, 3, 64, 64)
             x_hat, mu, logvar = vae(x)
@@ -158,7 +160,7 @@ def encode(run: Run) -> None:
     vae = run.vae().eval()
     out = {}
     with torch.no_grad():
-        for i, r in enumerate(tqdm(load_rollouts(run), desc="3/5 encode")):
+        for i, r in enumerate(progress(load_rollouts(run), desc="3/5 encode")):
             mu, logvar = vae.encode(to_tensor(r["obs"]))
             out[f"mu{i}"], out[f"logvar{i}"], out[f"action{i}"] = mu.numpy(), logvar.numpy(), r["action"]
     np.savez(run.dir / "series.npz", **out)
@@ -184,7 +186,7 @@ def train_rnn(run: Run, log: RunLogger) -> None:
     rng = np.random.default_rng(cfg.seed + 1)
     per_epoch = max(1, sum(len(mu) for mu, _, _ in series) // (seq * cfg.rnn_batch))
     for epoch in range(run.state.get("rnn_epoch", 0), cfg.rnn_epochs):
-        bar = tqdm(range(per_epoch), desc=f"4/5 MDN-RNN epoch {epoch + 1}/{cfg.rnn_epochs}")
+        bar = progress(range(per_epoch), desc=f"4/5 MDN-RNN epoch {epoch + 1}/{cfg.rnn_epochs}")
         for _ in bar:
             zs, acts = [], []
             for j in rng.integers(0, len(series), cfg.rnn_batch):
@@ -217,6 +219,21 @@ def dream(run: Run) -> None:
 
 
 # ---------------------------------------------------------------- 5. C
+def cma_deadline(run: Run) -> float:
+    """Run seconds at which CMA-ES stops (inf: no budget). `minutes` is the whole run's budget, but CMA-ES
+    always gets at least `cma_minutes`: when the earlier stages ate the budget, it says so and runs longer."""
+    cfg = run.cfg
+    if "cma_stop" not in run.state:
+        left = cfg.minutes * 60 - run.elapsed() if cfg.minutes else float("inf")
+        if cfg.minutes and left < cfg.cma_minutes * 60:
+            print(f"note: collection, V and M took {run.elapsed() / 60:.0f} of the {cfg.minutes:g}-minute budget; "
+                  f"CMA-ES still gets its protected {cfg.cma_minutes:g} minutes (--cma-minutes), so the run "
+                  f"ends after about {run.elapsed() / 60 + cfg.cma_minutes:.0f} minutes")
+            left = cfg.cma_minutes * 60
+        run.state["cma_stop"] = run.elapsed() + left
+    return run.state["cma_stop"]
+
+
 def evolve(run: Run, log: RunLogger) -> None:
     cfg, C = run.cfg, run.mods["controller"]
     in_dim = cfg.z_dim + (cfg.hidden if cfg.controller_input == "zh" else 0)
@@ -230,11 +247,13 @@ def evolve(run: Run, log: RunLogger) -> None:
     pool = RolloutPool(run.workers, run.module_names, config_to_dict(cfg), run.state["vae"], run.state["rnn"])
     rng = np.random.default_rng([cfg.seed, run.state.get("generation", 0)])
     val_seeds = [999_000 + k for k in range(cfg.eval_episodes)]  # fixed validation tracks
-    bar = tqdm(initial=run.state.get("generation", 0), total=cfg.generations, desc="5/5 CMA-ES")
+    stop, first = cma_deadline(run), run.state.get("generation", 0)
+    bar = progress(initial=first, total=cfg.generations, desc="5/5 CMA-ES")
+    session, gen_seconds = time.time(), 0.0
     try:
         while run.state.get("generation", 0) < cfg.generations:
-            if cfg.minutes and run.elapsed() > cfg.minutes * 60:
-                print(f"\nstopping: the {cfg.minutes}-minute budget is spent")
+            if run.elapsed() > stop:
+                bar.write("stopping: the CMA-ES time budget is spent")
                 break
             started = time.time()
             seeds = [int(s) for s in rng.integers(0, 999_000, cfg.rollouts_per_candidate)]  # same tracks for all
@@ -243,30 +262,57 @@ def evolve(run: Run, log: RunLogger) -> None:
             gen = run.state["generation"] = run.state.get("generation", 0) + 1
             row = {"stage": "cma", "mean": stats["mean"], "best": stats["best"], "sigma": es.sigma}
             # the last generation: the count is reached, or one more would overrun the time budget
-            last = gen == cfg.generations or (cfg.minutes and run.elapsed() + time.time() - started > cfg.minutes * 60)
+            last = gen == cfg.generations or run.elapsed() + time.time() - started > stop
+            run.state["controller_mean"] = torch.as_tensor(es.mean, dtype=torch.float32)  # saved every generation
             if gen % cfg.eval_every == 0 or last:  # drive the CMA mean on full episodes
+                bar.write(f"generation {gen}: validating the CMA-ES mean on {len(val_seeds)} full tracks...")
                 score = float(pool.returns([es.mean], [val_seeds], patience=0)[0])
                 row["eval_mean"] = score
                 if score > run.state.get("best_score", -np.inf):
-                    run.state.update(best_score=score, controller=torch.as_tensor(es.mean, dtype=torch.float32))
-            if "controller" not in run.state:
-                run.state["controller"] = torch.as_tensor(es.mean, dtype=torch.float32)
+                    run.state.update(best_score=score, controller=run.state["controller_mean"])
+            if "best_score" not in run.state:  # nothing validated yet: eval.py drives the current mean
+                run.state["controller"] = run.state["controller_mean"]
             run.state["env_steps"] = run.state.get("env_steps", 0) + pool.env_steps
             pool.env_steps = 0
             log.log(gen, minutes=run.elapsed() / 60, env_steps=run.state["env_steps"], **row)
-            bar.update(1)
+            gen_seconds = (time.time() - session) / (gen - first)
+            if stop < float("inf"):  # the ETA counts against the time budget, not the generation cap
+                bar.total = min(cfg.generations, gen + max(0, int((stop - run.elapsed()) / gen_seconds)))
+            best = run.state.get("best_score")
             bar.set_postfix(mean=f"{stats['mean']:.0f}", best=f"{stats['best']:.0f}",
-                            val=f"{run.state.get('best_score', float('nan')):.0f}")
+                            val="—" if best is None else f"{best:.0f}", refresh=False)
+            bar.update(1)
             es_path.write_bytes(pickle.dumps(es))
             run.save()
-    finally:
+    finally:  # Ctrl-C included: the pool stops, the curve is drawn
+        bar.close()
         pool.close()
-    plot_curves(run.dir / "metrics.jsonl", ["mean", "best", "eval_mean"], run.dir / "cma_curve.png",
-                x="step", title="CMA-ES: return per generation")
+        plot_curves(run.dir / "metrics.jsonl", ["mean", "best", "eval_mean"], run.dir / "cma_curve.png",
+                    x="step", title="CMA-ES: return per generation")
 
 
 # ---------------------------------------------------------------- main
 STAGES = ("collect", "vae", "encode", "rnn", "cma", "done")
+
+
+def reuse(run: Run, source: str) -> None:
+    """Start at stage 5 with the rollouts, V and M of the run in `source` (to iterate on C alone)."""
+    try:
+        old = load_checkpoint(Path(source) / "checkpoint.pt", PAPER)
+    except CheckpointError as err:
+        raise SystemExit(f"error: cannot reuse: {err}") from None
+    if old.get("stage") not in ("cma", "done"):
+        raise SystemExit(f"error: cannot reuse {source}: it has not trained M yet (stage {old.get('stage')!r}).")
+    same = ("z_dim", "hidden", "n_mix")
+    if any(old["config"][k] != getattr(run.cfg, k) for k in same):
+        raise SystemExit(f"error: cannot reuse {source}: its V and M have other sizes ("
+                         + ", ".join(f"{k} {old['config'][k]}" for k in same) + "); pass the same flags.")
+    run.state.update(stage="cma", vae=old["vae"], rnn=old["rnn"], env_steps=old.get("env_steps", 0),
+                     reused=str(source))
+    for name in ("vae_recon.png", "dream.gif"):
+        if (Path(source) / name).exists():
+            shutil.copy(Path(source) / name, run.dir / name)
+    print(f"reusing the rollouts, V and M of {source}: starting at CMA-ES")
 
 
 def main(argv=None) -> Path:
@@ -276,6 +322,8 @@ def main(argv=None) -> Path:
     run = Run(cfg, run_dir, use_solution)
     if state:
         run.state = {k: v for k, v in state.items() if k not in RESERVED}
+    elif args.reuse:
+        reuse(run, args.reuse)
     log = RunLogger(run_dir, enable_bar=False)
     print(f"run folder: {run_dir}  (stage: {run.state['stage']}, workers: {run.workers})")
     try:
@@ -287,17 +335,13 @@ def main(argv=None) -> Path:
             run.state["stage"] = STAGES[STAGES.index(stage) + 1]
             run.save()
     except KeyboardInterrupt:
-        run.save()
-        print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
-        raise SystemExit(130) from None
+        interrupted(run_dir, run.save)  # the CMA-ES mean of the last generation is in the checkpoint
     finally:
         log.close()
     summary = {"run_dir": str(run_dir), "minutes": round(run.elapsed() / 60, 1), "seed": cfg.seed,
                "generations": run.state.get("generation", 0), "env_steps": run.state.get("env_steps"),
-               "best_val": run.state.get("best_score")}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"done in {summary['minutes']} min. Evaluate with:\n  python -m {__package__}.eval "
-          f"--checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
+               "best_val": run.state.get("best_score"), "reused": run.state.get("reused")}
+    finish(run_dir, summary, __package__, run.elapsed() / 60)
     return run_dir
 
 
