@@ -3,7 +3,8 @@
 Starting pytest costs seconds (torch, the reference modules), running a graded suite about one. So this
 process imports the heavy modules once and then forks a fresh child per target, which runs pytest there.
 Usage: python -m tests.suite_runner JOB.json, where JOB.json holds {"chapter", "targets": {key: folder},
-"workdir", "timeout", optional "extra": more pytest arguments}; it writes workdir/KEY.log, workdir/KEY.json (the grades) and workdir/results.json.
+"workdir", "timeout", optional "extra": more pytest arguments}; it writes workdir/KEY.log, workdir/KEY.json
+(the grades) and workdir/results.json.
 Linux only (fork); tests/chapters.py runs one subprocess per target elsewhere.
 """
 

@@ -67,6 +67,12 @@ def test_actor_initial_std_and_mean_scale():
     mean, _ = actor(torch.randn(3, F_DIM))
     assert_close(mean, torch.full((3, A_DIM), 5.0), step="2.9", atol=1e-4,
                  what="the mean for a huge raw output (mean_scale * tanh(raw / mean_scale) saturates at 5)")
+    with torch.no_grad():
+        last.bias.fill_(5.0)
+    mean, _ = actor(torch.randn(3, F_DIM))
+    assert_close(mean, torch.full((3, A_DIM), 5.0 * math.tanh(1.0)), step="2.9", atol=1e-4,
+                 what="the mean for a raw output of 5: mean_scale * tanh(raw / mean_scale) = 5 tanh(1) = 3.808 "
+                      "(divide by mean_scale inside the tanh)")
 
 
 @pytest.mark.todo("2.9")
@@ -190,6 +196,45 @@ def test_imagine_ahead_stops_gradients_at_the_start_but_trains_the_actor():
                 "imagined states: keep the graph of the sampled actions and of img_step.", step="2.11")
 
 
+@pytest.mark.todo("2.11")
+def test_imagine_ahead_actor_reads_detached_states(monkeypatch):
+    """The policy reads a stopped-gradient feature (official code: policy(stop_gradient(feat))): the
+    actor's gradient reaches the imagined states only through its actions."""
+    rssm, actor, start = imagination_parts()
+    seen: list[bool] = []
+    sample = actor.sample
+
+    def spy(feat, eps=None):
+        seen.append(bool(feat.requires_grad))
+        return sample(feat, eps)
+
+    monkeypatch.setattr(actor, "sample", spy)
+    with seeded(6):
+        target(AC).imagine_ahead(rssm, actor, start, 4)
+    assert_true(len(seen) == 4, f"imagine_ahead(horizon 4) called actor.sample {len(seen)} times; it draws one "
+                "action per imagined step.", step="2.11")
+    assert_true(not any(seen[1:]), "the actor read an imagined feature that carries a gradient: give it "
+                "rssm.feat(state).detach() (its gradient must flow through the action, into img_step, not "
+                "back through its own input).", step="2.11")
+
+
+@pytest.mark.todo("2.11")
+def test_imagine_ahead_samples_the_prior(monkeypatch):
+    """From 400 copies of one start state with a deterministic policy, the imagined z's still differ:
+    each step draws z ~ prior (the prior's std is at least min_std = 0.1), so they spread by about its std."""
+    rssm, actor, start = imagination_parts()
+    monkeypatch.setattr(actor, "sample", lambda feat, eps=None: actor.mode(feat))
+    one = {k: v[:1, :1].expand(20, 20, -1) for k, v in start.items()}  # 400 copies of start (0, 0)
+    with seeded(7):
+        feats = target(AC).imagine_ahead(rssm, actor, one, 2)
+    prior = rssm.img_step({k: v[0, 0][None] for k, v in start.items()},
+                          actor.mode(rssm.feat({k: v[0, 0][None] for k, v in start.items()})), sample=False)
+    spread = feats[:, 0, :4].detach().std(0)  # stoch part of the first imagined feature
+    assert_close(spread, prior["std"][0], step="2.11", atol=0.05, rtol=0.2,
+                 what="the spread of the first imagined z over 400 copies of one start (it must be a sample "
+                      "of the prior, with its std: call img_step with sampling on)")
+
+
 # ---------------------------------------------------------------- 2.12 actor and value losses
 @pytest.mark.todo("2.12")
 def test_actor_loss_known_value_and_gradient():
@@ -230,3 +275,18 @@ def test_value_loss_targets_get_no_gradient():
                 "move its own targets (and the actor through them).", step="2.12")
     assert_close(pred.grad, (pred - returns).detach() / 12, step="2.12", atol=1e-5,
                  what="d value_loss / d value_pred (it is (v - target) / count with unit weights)")
+
+
+@pytest.mark.todo("2.12")
+def test_value_loss_is_the_weighted_gaussian_nll():
+    """-mean(w * log N(target; v, 1)) with log N(x; v, 1) = -(x - v)^2 / 2 - log(2 pi) / 2, worked out here."""
+    pred = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
+    returns = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    weights = torch.tensor([[1.0, 0.5], [1.0, 0.25]])
+    nll = 0.5 * (returns - pred).pow(2) + 0.5 * math.log(2 * math.pi)
+    want = (weights * nll).mean()
+    got = target(AC).value_loss(pred, returns, weights)
+    assert_true(abs(float(got) - float(nll.mean())) > 1e-4 or abs(float(want) - float(nll.mean())) < 1e-4,
+                f"value_loss = {float(got):.4f} is the unweighted mean NLL; weight each step by its discount "
+                f"weight: -mean(weights * log N(target; v, 1)) = {float(want):.4f}.", step="2.12")
+    assert_close(got, want, step="2.12", what="value_loss(pred, returns, weights) worked out by hand")

@@ -10,6 +10,7 @@ them in), so a mistake in an earlier step does not fail these steps too.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -90,6 +91,42 @@ def test_world_model_loss_combines_its_terms(agent_mod, small_cfg, no_noise):
                           "obs_ll - reward_ll (log-likelihoods are maximised, so they enter with a minus)")
     assert_true(out["obs_ll"].item() < 0 and out["reward_ll"].item() < 0, "obs_ll and reward_ll are "
                 "log-likelihoods of unit-variance Gaussians: negative for an untrained model.", step="2.8")
+
+
+@pytest.mark.todo("2.8")
+def test_world_model_loss_terms_by_hand(agent_mod, small_cfg, no_noise):
+    """Each term recomputed from the model's own parts: the posterior of observe(encoder(obs)), its features
+    read by the decoder and the reward head; log N(x; mean, 1) = -(x - mean)^2 / 2 - log(2 pi) / 2 summed over
+    one observation's numbers (all C * H * W of an image), averaged over B * T."""
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    for obs_shape, data in (((3,), batch()), ((64, 64, 3), batch(2, 3, obs_shape=(3, 64, 64)))):
+        cfg = dataclasses.replace(small_cfg, kl_scale=0.5, free_nats=0.0)
+        _, wm = wm_pair(agent_mod, cfg, obs_shape)
+        out = wm.loss(data)
+        with torch.no_grad():
+            post, prior = wm.rssm.observe(wm.encoder(data["obs"]), data["action"], data["is_first"])
+            feat = wm.rssm.feat(post)
+            per_number = -0.5 * (data["obs"] - wm.decoder(feat)).pow(2) - half_log_2pi
+            obs_ll = per_number.flatten(2).sum(-1).mean()
+            reward_ll = (-0.5 * (data["reward"] - wm.reward(feat)).pow(2) - half_log_2pi).mean()
+            kl = torch.distributions.kl_divergence(torch.distributions.Normal(post["mean"], post["std"]),
+                                                   torch.distributions.Normal(prior["mean"], prior["std"]))
+            kl = kl.sum(-1).mean()
+        kind = "images (sum over C, H and W: event dims = 3)" if len(obs_shape) == 3 else "state vectors"
+        assert_close(out["obs_ll"], obs_ll, step="2.8", atol=1e-3, rtol=1e-4,
+                     what=f"obs_ll for {kind}: the decoder reads the *posterior* features, the log-likelihood "
+                          "sums over one observation's numbers and averages over B and T")
+        assert_close(out["reward_ll"], reward_ll, step="2.8", atol=1e-4,
+                     what="reward_ll: log N(r; reward_head(posterior features), 1), averaged over B and T")
+        assert_close(out["kl"], kl, step="2.8", atol=1e-4, what="kl: KL(posterior || prior), the raw mean")
+        assert_close(out["loss"], 0.5 * kl - obs_ll - reward_ll, step="2.8", atol=2e-3, rtol=1e-4,
+                     what="the loss with kl_scale = 0.5, free_nats = 0")
+    cfg = dataclasses.replace(small_cfg, kl_scale=0.5, free_nats=1e6)
+    _, wm = wm_pair(agent_mod, cfg)
+    out = wm.loss(batch())
+    assert_close(out["loss"], 0.5 * 1e6 - out["obs_ll"].item() - out["reward_ll"].item(), step="2.8", atol=1.0,
+                 what="the loss with free_nats = 1e6 (the KL term is kl_scale * max(kl, free_nats): use the "
+                      "clipped KL of kl_loss in the loss, the raw one only in the metrics)")
 
 
 @pytest.mark.todo("2.8")
@@ -214,3 +251,38 @@ def test_update_behavior_entropy_bonus(agent_mod, small_cfg):
                      "loss, right after actor_loss)")
     assert_true(changed(params(plain.actor), mine.actor), "with cfg.actor_entropy = 1 the actor must move "
                 "differently than without it: the entropy bonus is missing from the actor loss.", step="2.13")
+
+
+@pytest.mark.todo("2.13")
+def test_update_behavior_losses_by_hand(agent_mod, small_cfg, no_noise, monkeypatch):
+    """With a deterministic actor and prior (no noise) the imagined rollout is fixed, so the losses are
+    known: returns V_lambda from the reward head and the value model with pcont = discount, weights
+    discount^t, actor_loss = -mean(w * V_lambda) - actor_entropy * entropy, value_loss = -mean(w * log N)."""
+    cfg = dataclasses.replace(small_cfg, actor_entropy=0.5)
+    _, mine, post = dreamer_pair(agent_mod, cfg)
+    monkeypatch.setattr(mine.actor, "sample", lambda feat, eps=None: mine.actor.mode(feat))
+    monkeypatch.setattr(mine.actor, "entropy", lambda feat: torch.full(feat.shape[:-1], 2.0))  # a known entropy
+    g, lam, H = cfg.discount, cfg.lam, cfg.horizon
+    with torch.no_grad():
+        feats = reference("paper2_dreamerv1.actor_critic").imagine_ahead(mine.wm.rssm, mine.actor, post, H)
+        reward, value = mine.wm.reward(feats), mine.value(feats)  # (N, H)
+        last, returns = value[:, -1], []
+        for t in reversed(range(H - 1)):
+            last = reward[:, t] + g * ((1 - lam) * value[:, t + 1] + lam * last)
+            returns.insert(0, last)
+        returns = torch.stack(returns, 1)  # (N, H-1)
+        w = g ** torch.arange(H - 1.0)
+        want = {"actor_loss": -(w * returns).mean() - 0.5 * 2.0,
+                "value_loss": (w * (0.5 * (returns - value[:, :-1]).pow(2) + 0.5 * math.log(2 * math.pi))).mean(),
+                "imag_return": returns.mean()}
+    metrics = mine.update_behavior(post)
+    hints = {"actor_loss": "-mean(discount_weights * returns) - actor_entropy * entropy: the entropy bonus is "
+                           "subtracted, the weights are discount_weights(pcont), pcont = cfg.discount everywhere",
+             "value_loss": "the value model on the first H-1 features, weighted by discount_weights",
+             "imag_return": "the mean of the lambda-returns (pcont = cfg.discount at every step, bootstrapped "
+                            "by the last value)"}
+    for key, value_ in want.items():
+        assert_true(key in metrics, f"update_behavior's metrics must hold {key!r}; got {sorted(metrics)}.",
+                    step="2.13")
+        assert_close(metrics[key], float(value_), step="2.13", atol=1e-4, rtol=1e-4,
+                     what=f"metrics[{key!r}] on a deterministic rollout ({hints[key]})")

@@ -108,6 +108,13 @@ def test_img_step_is_gru_then_prior_head():
     assert_close(prior["stoch"], prior["mean"], step="2.3", what="stoch with sample=False (it is the mean)")
     assert_true(bool((prior["std"] >= 0.1 - 1e-6).all()), "the prior's std must be at least min_std = 0.1 "
                 "(use gaussian_stats).", step="2.3")
+    hidden = F.elu(model.img_out(deter))
+    raw_mean, raw_std = model.img_stats(hidden).chunk(2, -1)
+    assert_close(prior["mean"], raw_mean, step="2.3",
+                 what="the prior's mean: the first half of img_stats(elu(img_out(h_t))) (the prior head reads "
+                      "the new h_t through a hidden layer with ELU)")
+    assert_close(prior["std"], F.softplus(raw_std) + 0.1, step="2.3",
+                 what="the prior's std: softplus(second half of img_stats(elu(img_out(h_t)))) + min_std")
 
 
 @pytest.mark.todo("2.3")
@@ -159,6 +166,12 @@ def test_obs_step_posterior_shares_h_and_reads_the_embedding():
                 "embedding e_t (obs_out reads concat(h_t, e_t)).", step="2.4")
     assert_true(bool((post1["std"] >= 0.1 - 1e-6).all()), "the posterior's std must be at least min_std.",
                 step="2.4")
+    mean, raw_std = model.obs_stats(F.elu(model.obs_out(torch.cat([prior1["deter"], e1], -1)))).chunk(2, -1)
+    assert_close(post1["mean"], mean, step="2.4",
+                 what="the posterior's mean: the first half of obs_stats(elu(obs_out([h_t, e_t]))), with h_t the "
+                      "prior's new deter (after the GRU step), not the previous state's h_{t-1}")
+    assert_close(post1["std"], F.softplus(raw_std) + 0.1, step="2.4",
+                 what="the posterior's std: softplus(second half of obs_stats(...)) + min_std")
 
 
 # ---------------------------------------------------------------- 2.5 observe
@@ -212,6 +225,12 @@ def test_observe_resets_the_state_at_episode_starts():
                  "be reset to zeros, so nothing of the previous episode leaks in")
     assert_close(post["mean"][:, 4:], fresh["mean"], step="2.5",
                  what="posterior mean after the episode start at t = 4 (compared with a fresh observe)")
+    other = action.clone()
+    other[:, 4] = -other[:, 4] + 0.5  # a different action stored with the episode's first step
+    moved, _ = model.observe(embed, other, is_first, sample=False)
+    assert_close(moved["deter"][:, 4:], post["deter"][:, 4:], step="2.5",
+                 what="deter from t = 4 on after changing only the action stored at the episode start t = 4 "
+                      "(at is_first the action is reset to zeros too: it belongs to no transition)")
 
 
 # ---------------------------------------------------------------- 2.6 kl_loss

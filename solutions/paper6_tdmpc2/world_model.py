@@ -400,6 +400,8 @@ def policy_loss(model: TDMPC2Model, zs: torch.Tensor, scale: RunningScale,
     zs (H+1, B, L) from model_loss. loss = mean_t rho^t * mean_B [ alpha * log p(a|z_t) - Q(z_t, a) / S ]
     with a ~ p(z_t), Q the mean of two random heads, S the running scale updated with the Qs at t = 0,
     alpha = cfg.entropy_coef. Only the policy may receive gradients: not the latents, not the Qs.
+    Returns (loss (), info): info["entropy"] = -mean log p(a|z) over the rollout and info["scale"] = S after
+    this update, both scalar tensors (the training log plots them).
     """
     # TODO(6.11): the policy loss; see IMPLEMENTATION_GUIDE.md §6.11. In: zs (H+1, B, L) from model_loss. Out:
     # (loss, {entropy, scale}): over the steps, the rho^t-weighted mean of the batch mean of alpha times log
