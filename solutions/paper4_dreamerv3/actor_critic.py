@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal, OneHotCategoricalStraightThrough
 
-from .world_model import RSSM, ScalarHead, State, mlp, unimix_logits
+from .world_model import RSSM, ScalarHead, State, mlp, onehot_sample, unimix_logits
 
 
 class Actor(nn.Module):
@@ -39,8 +39,8 @@ class Actor(nn.Module):
 
     def dist(self, feat: torch.Tensor) -> Distribution:
         """The policy at states feat (..., F): batch shape (...), event shape (A,)."""
-        # TODO(4.12): the distribution above from self.net(feat): discrete -> a straight-through one-hot
-        # categorical on unimixed logits; continuous -> an Independent Normal with a tanh'd mean and a
+        # TODO(4.12): the distribution above from the network's output: discrete, a straight-through
+        # one-hot categorical on unimixed logits; continuous, an Independent Normal with a tanh'd mean and a
         # bounded std. See IMPLEMENTATION_GUIDE.md §4.12.
         # BEGIN SOLUTION
         out = self.net(feat)
@@ -53,7 +53,8 @@ class Actor(nn.Module):
 
     def sample(self, feat: torch.Tensor) -> torch.Tensor:
         """An action (..., A) with gradients (straight-through one-hot, or a reparameterised Normal draw)."""
-        return self.dist(feat).rsample()
+        dist = self.dist(feat)
+        return onehot_sample(dist.logits) if self.discrete else dist.rsample()
 
     def mode(self, feat: torch.Tensor) -> torch.Tensor:
         """The greedy action, for evaluation: the most likely one-hot, or the mean tanh(mean)."""
@@ -147,7 +148,7 @@ def critic_loss(critic: ScalarHead, slow_critic: ScalarHead, feats: torch.Tensor
     """The critic's loss (eq. 6 and the slow-critic regulariser). Scalar.
 
     feats (N, H, F) detached states 0..H-1; target (N, H) their lambda-returns; weights (N, H).
-        loss_t = -ln p(R_t | s_t) - slow_reg * ln p(v_slow(s_t) | s_t)     (critic.loss is -ln p)
+        loss_t = -ln p(R_t | s_t) - slow_reg * ln p(v_slow(s_t) | s_t)     (critic.nll(critic(feats), y) is -ln p(y))
         loss = mean(weights * loss_t)
     Neither the returns nor the slow critic's predictions receive a gradient.
     """
@@ -156,7 +157,8 @@ def critic_loss(critic: ScalarHead, slow_critic: ScalarHead, feats: torch.Tensor
     # BEGIN SOLUTION
     with torch.no_grad():
         slow = slow_critic.mean(feats)  # (N, H)
-    loss = critic.loss(feats, target.detach()) + slow_reg * critic.loss(feats, slow)
+    out = critic(feats)  # one forward pass for both targets
+    loss = critic.nll(out, target.detach()) + slow_reg * critic.nll(out, slow)
     return (weights * loss).mean()
     # END SOLUTION
 

@@ -107,7 +107,7 @@ PRESETS: dict[str, dict] = {
     # a 2-core laptop: the SAME preset for CartPole-v1 and Pendulum-v1 from states, <= 45 minutes a run
     # (docs/results/paper4_dreamerv3.md); only --env differs
     "cpu": dict(steps=40_000, prefill=2000, train_every=4, deter=128, hidden=128, stoch=16, classes=16, units=128,
-                layers=2, batch=16, length=32, imag_starts=256, model_lr=1e-3, actor_lr=3e-4, critic_lr=3e-4,
+                layers=2, batch=16, length=32, imag_starts=128, model_lr=1e-3, actor_lr=3e-4, critic_lr=3e-4,
                 eval_every=2000, eval_episodes=5, log_every=1000, minutes=44.0),
     "paper": {},
 }

@@ -32,7 +32,7 @@ def symlog(x: torch.Tensor) -> torch.Tensor:
 
 def symexp(x: torch.Tensor) -> torch.Tensor:
     """The inverse of symlog: sign(x) * (exp(|x|) - 1), elementwise, any shape."""
-    # TODO(4.1): the inverse of symlog, so that symexp(symlog(x)) == x; elementwise, any shape.
+    # TODO(4.1): the inverse of symlog (symexp of symlog gives x back); elementwise, any shape.
     # See IMPLEMENTATION_GUIDE.md §4.1.
     # BEGIN SOLUTION
     return torch.sign(x) * torch.expm1(x.abs())

@@ -170,12 +170,6 @@ class Run:
         return float(np.mean(returns)), episode
 
 
-def random_action(run: Run) -> Any:
-    if run.info["discrete"]:
-        return int(run.rng.integers(run.info["action_dim"]))
-    return run.rng.uniform(-1, 1, run.info["action_dim"]).astype(np.float32)
-
-
 def train_loop(run: Run, log: RunLogger) -> None:
     cfg, p, env = run.cfg, run.progress, run.env
     obs, state, ep_return = None, None, 0.0
@@ -187,8 +181,9 @@ def train_loop(run: Run, log: RunLogger) -> None:
             obs, _ = env.reset()
             run.replay.add(obs, np.zeros(run.info["action_dim"], np.float32), 0.0, False, True)
             state, ep_return = None, 0.0
-        if p["env_steps"] < cfg.prefill:
-            action = random_action(run)
+        if p["env_steps"] < cfg.prefill:  # uniformly random: an index, or a vector in [-1, 1]
+            action = (int(run.rng.integers(run.info["action_dim"])) if run.info["discrete"]
+                      else run.rng.uniform(-1, 1, run.info["action_dim"]).astype(np.float32))
         else:
             action, state = run.agent.policy(obs, state, explore=True)
         obs, reward, terminated, truncated, _ = env.step(to_env(action, env))
@@ -225,8 +220,7 @@ def train_loop(run: Run, log: RunLogger) -> None:
 
 def wrap_up(run: Run) -> dict[str, Any]:
     """Pictures and the summary of a run that stopped (done or budget spent)."""
-    metrics = run.dir / "metrics.jsonl"
-    cfg = run.cfg
+    metrics, cfg = run.dir / "metrics.jsonl", run.cfg
     if metrics.exists():
         plot_curves(metrics, ["eval_return", "train_return", "model_loss", "kl", "reward_loss", "actor_loss",
                               "critic_loss", "return_scale", "actor_entropy"], run.dir / "curve.png",
@@ -275,17 +269,16 @@ def make_bench(cfg: Config):
     agent = make_agent(mods, cfg, info)
     replay = EpisodeReplay(4 * cfg.length, info["obs_shape"], info["action_dim"],
                            np.uint8 if info["pixels"] else np.float32)
-    zero = np.zeros(info["action_dim"], np.float32)
-    obs, _ = env.reset()
-    replay.add(obs, zero, 0.0, False, True)
-    for _ in range(2 * cfg.length):
+    obs, done = None, True
+    for _ in range(2 * cfg.length):  # random steps to sample from
+        if done:
+            obs, done = env.reset()[0], False
+            replay.add(obs, np.zeros(info["action_dim"], np.float32), 0.0, False, True)
         action = env.action_space.sample()
         obs, reward, term, trunc, _ = env.step(action)
-        replay.add(obs, action if info["discrete"] else zero, reward, term, False)
-        if term or trunc:
-            obs, _ = env.reset()
-            replay.add(obs, zero, 0.0, False, True)
-    holder: dict[str, Any] = {"obs": obs, "state": None}
+        replay.add(obs, action, reward, term, False)
+        done = term or trunc
+    holder: dict[str, Any] = {"obs": env.reset()[0], "state": None}
     rng = np.random.default_rng(0)
 
     def act() -> None:

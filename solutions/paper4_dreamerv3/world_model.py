@@ -73,9 +73,12 @@ def onehot_sample(logits: torch.Tensor, sample: bool = True) -> torch.Tensor:
     # TODO(4.4): a one-hot vector whose forward value is a draw (or the argmax) and whose gradient is that
     # of softmax(logits), as in chapter 3. (..., K) -> (..., K). See IMPLEMENTATION_GUIDE.md §4.4.
     # BEGIN SOLUTION
-    probs = logits.softmax(-1)
-    index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1]) if sample \
-        else probs.argmax(-1)
+    probs = logits.softmax(-1)  # (..., K)
+    if sample:  # inverse CDF: the first class whose cumulative probability passes u ~ U(0, 1)
+        u = torch.rand_like(probs[..., :1])  # (..., 1)
+        index = (probs.cumsum(-1) < u).sum(-1).clamp(max=probs.shape[-1] - 1)  # (...)
+    else:
+        index = probs.argmax(-1)
     onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
     return onehot + probs - probs.detach()
     # END SOLUTION
@@ -168,8 +171,8 @@ class RSSM(nn.Module):
 
     def img_step(self, state: State, action: torch.Tensor, sample: bool = True) -> State:
         """The prior step (s_{t-1}, a_{t-1}) -> s_t: action (B, A). Returns the prior state."""
-        # TODO(4.5): scale the action down to |a| <= 1 (gradient-free factor), then x = img_in([z, a]),
-        # h_t = GRU, the prior's unimixed logits (B, S, K) via self.logits and a straight-through sample.
+        # TODO(4.5): scale the action down to |a| <= 1 (a gradient-free factor), img_in of [z, a], the
+        # GRU for h_t, the prior's unimixed logits (B, S, K) (the logits method) and a straight-through sample.
         # Returns {"logits", "stoch", "deter"}. See IMPLEMENTATION_GUIDE.md §4.5.
         # BEGIN SOLUTION
         action = action / action.abs().clamp(min=1.0).detach()  # the authors' action_clip: 1.0
@@ -200,7 +203,8 @@ class RSSM(nn.Module):
         action by zeros before the step. Returns post, prior: dicts of (B, T, ...) tensors.
         """
         # TODO(4.6): one obs_step per time step from the previous posterior; at an episode start use
-        # self.initial(B) and a zero action instead; stack along dim 1. See IMPLEMENTATION_GUIDE.md §4.6.
+        # the learned initial state (the initial method) and a zero action instead; stack along dim 1.
+        # See IMPLEMENTATION_GUIDE.md §4.6.
         # BEGIN SOLUTION
         init = self.initial(embed.shape[0])
         state = state if state is not None else init
@@ -299,7 +303,10 @@ class ScalarHead(nn.Module):
 
     def loss(self, feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The negative log-likelihood of targets (...) in raw units, (...); the targets get no gradient."""
-        out = self(feat)
+        return self.nll(self(feat), target)
+
+    def nll(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """loss() from the raw output `out` = self(feat), for two targets scored on one forward pass."""
         if self.twohot:
             return twohot_loss(out, target, self.bins, self.squash)
         target = symlog(target) if self.squash else target
