@@ -1,6 +1,7 @@
 """Time a chapter: seconds per gradient update, milliseconds per acting step, size and memory.
 
     python -m common.bench paper1_world_models [--preset cpu] [--target student|solution] [--repeats N]
+                                               [--set units=400 --set batch=50 ...]
 
 Like `pytest paperN_x`, it times the student's code in paperN_x/ by default; `--target solution` times the
 reference in solutions/paperN_x/. The report's first line says which was timed.
@@ -9,12 +10,14 @@ A chapter's `train.py` exposes `make_bench(cfg) -> Bench`: two closures that do 
 (one gradient update of the model being trained; one environment step of the acting agent) and the
 modules they use. This tool builds the config from the chapter's `Config` and `PRESETS`, warms up, then
 calls each closure many times and reports the median and interquartile range, which a busy 2-core machine
-disturbs far less than a mean.
+disturbs far less than a mean, and the median CPU time of this process per call, which other jobs on a
+shared machine disturb least (at one torch thread it is close to the wall time on a quiet machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -47,7 +50,7 @@ class Bench:
 
 
 def time_calls(fn: Callable[[], None], budget_s: float, repeats: int | None = None,
-               min_repeats: int = 5, max_repeats: int = 2000) -> np.ndarray:
+               min_repeats: int = 5, max_repeats: int = 2000, cpu: list[float] | None = None) -> np.ndarray:
     """Seconds of each call of `fn`: `repeats` calls, or as many as fit in `budget_s` (within the bounds).
 
     Warms up first (one call, then more for up to a tenth of the budget): first calls pay for memory
@@ -65,9 +68,11 @@ def time_calls(fn: Callable[[], None], budget_s: float, repeats: int | None = No
                 break
         elif len(times) >= max_repeats or (len(times) >= min_repeats and time.perf_counter() > stop):
             break
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
+        if cpu is not None:  # this process's CPU seconds: what other jobs on a shared machine disturb least
+            cpu.append(time.process_time() - start_cpu)
     return np.asarray(times)
 
 
@@ -114,12 +119,31 @@ def describe_target(paper: str, target: str) -> str:
     return f"the reference in solutions/{paper}/" if target == "solution" else f"your code in {paper}/"
 
 
+def parse_sets(config_cls: type, items: list[str]) -> dict[str, Any]:
+    """["units=400", "batch=50"] -> {"units": 400, "batch": 50}, each value of its config field's type."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in fields:
+            known = ", ".join(sorted(fields))
+            raise SystemExit(f"error: --set {item!r}: expected FIELD=VALUE with FIELD one of {known}.")
+        kind = type(getattr(config_cls(), key))
+        try:
+            out[key] = (text.lower() in ("1", "true", "yes")) if kind is bool else kind(text)
+        except ValueError:
+            raise SystemExit(f"error: --set {item!r}: {text!r} is not a valid {kind.__name__}.") from None
+    return out
+
+
 def run_bench(paper: str, preset: str = "cpu", target: str = "student", repeats: int | None = None,
-              budget_s: float = 20.0) -> dict[str, Any]:
-    """Build the chapter's bench and time it; returns the figures as a dict."""
+              budget_s: float = 20.0, sets: list[str] | None = None) -> dict[str, Any]:
+    """Build the chapter's bench and time it; returns the figures as a dict. `sets` ("FIELD=VALUE") change
+    the preset's config, e.g. to time a peer implementation's sizes."""
     config, train = import_chapter(paper, target)
     try:
-        cfg = build_config(config.Config, config.PRESETS, preset)
+        overrides = parse_sets(config.Config, sets or [])
+        cfg = build_config(config.Config, config.PRESETS, preset, overrides)
     except ValueError as err:
         raise SystemExit(f"error: {err}.") from None
     try:
@@ -129,7 +153,7 @@ def run_bench(paper: str, preset: str = "cpu", target: str = "student", repeats:
         other = "--target solution to time the reference" if target == "student" else "another chapter"
         raise SystemExit(f"error: cannot time {describe_target(paper, target)}: a step is not written yet "
                          f"({err}); write it, or use {other}.") from None
-    result.update({"paper": paper, "target": target, "preset": preset,
+    result.update({"paper": paper, "target": target, "preset": preset, "sets": overrides,
                    "timed": describe_target(paper, target)})
     result["parameters"] = count_parameters(bench.modules)
     result["peak_memory_mib"] = peak_memory_mib()
@@ -143,10 +167,11 @@ def _time_bench(bench: Bench, budget_s: float, repeats: int | None) -> dict[str,
     for name, fn in (("update", bench.update), ("act", bench.act)):
         if fn is None:
             continue
-        times = time_calls(fn, budget_s, repeats)
+        cpu: list[float] = []
+        times = time_calls(fn, budget_s, repeats, cpu=cpu)
         q25, median, q75 = np.quantile(times, [0.25, 0.5, 0.75])
         result[name] = {"median_s": float(median), "q25_s": float(q25), "q75_s": float(q75),
-                        "repeats": len(times)}
+                        "repeats": len(times), "cpu_median_s": float(np.median(cpu))}
     return result
 
 
@@ -154,16 +179,19 @@ def format_report(result: dict[str, Any]) -> str:
     """The figures as a few aligned lines."""
     w = max(16, len(result["act_label"]))
     timed = result.get("timed") or describe_target(result["paper"], result["target"])
-    lines = [f"{result['paper']}: timed {timed} (--target {result['target']}), preset {result['preset']}, "
+    sets = "".join(f" --set {k}={v}" for k, v in result.get("sets", {}).items())
+    lines = [f"{result['paper']}: timed {timed} (--target {result['target']}), preset {result['preset']}{sets}, "
              f"{result['torch_threads']} torch threads"]
     if "update" in result:
         u = result["update"]
         lines.append(f"  {'gradient update':<{w}} {u['median_s']:.4f} s   "
-                     f"(IQR {u['q25_s']:.4f}-{u['q75_s']:.4f} s, {u['repeats']} repeats)")
+                     f"(IQR {u['q25_s']:.4f}-{u['q75_s']:.4f} s, {u['repeats']} repeats; "
+                     f"CPU time {u['cpu_median_s']:.4f} s)")
     if "act" in result:
         a = result["act"]
         lines.append(f"  {result['act_label']:<{w}} {1e3 * a['median_s']:.3f} ms  "
-                     f"(IQR {1e3 * a['q25_s']:.3f}-{1e3 * a['q75_s']:.3f} ms, {a['repeats']} repeats)")
+                     f"(IQR {1e3 * a['q25_s']:.3f}-{1e3 * a['q75_s']:.3f} ms, {a['repeats']} repeats; "
+                     f"CPU time {1e3 * a['cpu_median_s']:.3f} ms)")
     lines.append(f"  {'parameters':<{w}} {result['parameters']:,}")
     if result["peak_memory_mib"] is not None:
         lines.append(f"  {'peak memory':<{w}} {result['peak_memory_mib']:.0f} MiB (max RSS)")
@@ -184,12 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timing per figure")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads first")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one config field of the preset (repeatable), e.g. --set units=400")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    result = run_bench(args.paper, args.preset, args.target, args.repeats, args.budget)
+    result = run_bench(args.paper, args.preset, args.target, args.repeats, args.budget, args.sets)
     print(format_report(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -132,7 +132,8 @@ class Dreamer:
         # every step; the lambda-returns cover the first H-1 steps, bootstrapped by the last value; weights
         # from discount_weights. Then one actor step (actor_loss, minus cfg.actor_entropy times the mean actor
         # entropy of the detached features when it is not 0) and one value step (value_loss of the value model
-        # on the detached features). Each step zeroes its model's gradients, backpropagates, clips its own
+        # on the detached features). Each step zeroes its model's gradients, backpropagates into its own model's
+        # parameters only (the others' gradients would be computed and thrown away), clips its own
         # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: the losses, the mean
         # imagined return and the two gradient norms, as floats.
         raise NotImplementedError("TODO(2.13): the behaviour update; see IMPLEMENTATION_GUIDE.md §2.13.")

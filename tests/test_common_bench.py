@@ -142,3 +142,16 @@ def test_an_unwritten_step_is_one_sentence(chapter):
         run_bench(chapter, repeats=1)
     message = str(info.value)
     assert "TODO(9.1)" in message and "--target solution" in message and "\n" not in message
+
+
+def test_set_changes_the_preset_and_bad_sets_are_one_sentence(chapter, capsys):
+    result = run_bench(chapter, preset="cpu", target="student", repeats=2, budget_s=0.05, sets=["hidden=5"])
+    assert result["parameters"] == 5 + 1 and result["sets"] == {"hidden": 5}  # Linear(5, 1)
+    for name in ("update", "act"):
+        assert 0 <= result[name]["cpu_median_s"] < 1.0
+    assert main([chapter, "--repeats", "2", "--budget", "0.05", "--set", "hidden=3"]) == 0
+    text = capsys.readouterr().out
+    assert "--set hidden=3" in text and "CPU time" in text
+    for bad, says in (["width=3"], "FIELD one of hidden"), (["hidden=three"], "'three' is not a valid int"):
+        with pytest.raises(SystemExit, match=says):
+            run_bench(chapter, target="student", repeats=1, sets=bad)

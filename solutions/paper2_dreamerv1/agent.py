@@ -142,7 +142,8 @@ class Dreamer:
         # every step; the lambda-returns cover the first H-1 steps, bootstrapped by the last value; weights
         # from discount_weights. Then one actor step (actor_loss, minus cfg.actor_entropy times the mean actor
         # entropy of the detached features when it is not 0) and one value step (value_loss of the value model
-        # on the detached features). Each step zeroes its model's gradients, backpropagates, clips its own
+        # on the detached features). Each step zeroes its model's gradients, backpropagates into its own model's
+        # parameters only (the others' gradients would be computed and thrown away), clips its own
         # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: the losses, the mean
         # imagined return and the two gradient norms, as floats.
         # BEGIN SOLUTION
@@ -158,7 +159,7 @@ class Dreamer:
         if cfg.actor_entropy:  # 0 in the paper (V1); the cpu preset keeps the actor from saturating
             a_loss = a_loss - cfg.actor_entropy * self.actor.entropy(feats[:, :-1].detach()).mean()
         self.actor_opt.zero_grad(set_to_none=True)
-        a_loss.backward()
+        a_loss.backward(inputs=list(self.actor.parameters()))  # not the world model's nor the value's
         actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
         self.actor_opt.step()
 
