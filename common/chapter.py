@@ -7,6 +7,8 @@
   imports each module from the student's folder, or from `solutions/` when asked (`--use-solution vae,rnn`),
   and wires the picked modules to each other, so a borrowed module really runs inside the student's code.
 * `start_run(...)` opens a new run folder, or the folder and checkpoint of `--resume RUN_DIR`.
+* `with save_on_ctrl_c(run_dir, save):` around a training loop: Ctrl-C saves, says how to go on (`interrupted`);
+  `finish(...)` writes summary.json and says how to evaluate the run.
 * `cli(main)` runs a script's main() and turns the two errors a student meets most (an env id that does not
   exist, a template step not written yet) into one sentence instead of a traceback.
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -115,6 +118,15 @@ def interrupted(run_dir: Path, save: Callable[[], Any]) -> NoReturn:
     save()
     print(f"\ninterrupted: saved {Path(run_dir) / 'checkpoint.pt'}; go on with --resume {run_dir}")
     raise SystemExit(130) from None
+
+
+@contextmanager
+def save_on_ctrl_c(run_dir: Path, save: Callable[[], Any]) -> Iterator[None]:
+    """`with save_on_ctrl_c(run_dir, run.save): train(...)`: Ctrl-C in the block is `interrupted(run_dir, save)`."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupted(run_dir, save)
 
 
 def finish(run_dir: Path, summary: dict[str, Any], package: str, minutes: float, note: str = "",

@@ -32,6 +32,11 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used here (missing, corrupt, foreign, or of another paper)."""
 
 
+def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """module.state_dict() with every tensor on the CPU, so that a checkpoint of a GPU run loads anywhere."""
+    return {k: v.cpu() for k, v in module.state_dict().items()}
+
+
 def _plain(value: Any, where: list[Any], numpy_paths: list[list[Any]]) -> Any:
     """Copy `value` into what weights_only accepts; note the key path of every numpy array."""
     if isinstance(value, np.ndarray):

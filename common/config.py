@@ -15,6 +15,10 @@ Every chapter declares its defaults once, as a dataclass whose field defaults ar
 `parse_config` builds an argparse parser with one `--flag` per field (`--z-dim 16`, booleans as
 `--flag/--no-flag`), applies the chosen preset first and explicit flags after it, and rejects an unknown
 flag or preset with one clear sentence (argparse's own error, exit code 2).
+
+Every chapter's train.py takes the same flags besides its config's, from `chapter_parser` (`--out`, `--resume`,
+`--use-solution`), and parses them with `parse_chapter_args`, which also turns an unknown env id or a GPU that
+is not there into one sentence.
 """
 
 from __future__ import annotations
@@ -109,6 +113,40 @@ def parse_config(cls: type, presets: dict[str, dict[str, Any]], argv: Sequence[s
         cfg = build_config(cls, presets, args.preset, overrides)
     except ValueError as err:
         parser.error(str(err))
+    return cfg, args
+
+
+def chapter_parser(cls: type, presets: dict[str, dict[str, Any]], doc: str, package: str,
+                   modules: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser of a chapter's train.py: the config's flags, --preset, --out, --resume, --use-solution.
+
+    doc: the script's docstring, whose first line describes it in --help; package: the chapter's package
+    ('paper2_dreamerv1' or 'solutions.paper2_dreamerv1'); modules: those --use-solution may borrow. A chapter
+    adds its own flags to the parser, then calls `parse_chapter_args`.
+    """
+    parser = make_parser(cls, presets, description=doc.split("\n")[0])
+    chapter = package.split(".")[-1]
+    parser.add_argument("--out", help=f"run folder (default runs/{chapter}/<env>/<time>-s<seed>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
+    parser.add_argument("--use-solution", default="",
+                        help=f"modules taken from solutions/: {','.join(modules)} (or all)")
+    return parser
+
+
+def parse_chapter_args(parser: argparse.ArgumentParser, cls: type, presets: dict[str, dict[str, Any]],
+                       argv: Sequence[str] | None = None) -> tuple[Any, argparse.Namespace]:
+    """(config, namespace) of a train.py; an unknown env id or `--device cuda` without a GPU is one sentence."""
+    from .envs import KNOWN_ENVS
+
+    cfg, args = parse_config(cls, presets, argv, parser=parser)
+    if cfg.env not in KNOWN_ENVS:
+        parser.error(f"unknown env id {cfg.env!r}; known ids: {', '.join(KNOWN_ENVS)}")
+    device = str(getattr(cfg, "device", "cpu"))
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--device {device} asked for a GPU, but torch sees none; use --device cpu")
     return cfg, args
 
 

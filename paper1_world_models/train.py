@@ -34,10 +34,9 @@ import cma
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, finish, interrupted, load_modules, parse_use_solution, start_run
-from common.checkpoint import RESERVED, CheckpointError, load_checkpoint, save_checkpoint
-from common.config import config_to_dict, make_parser, parse_config
-from common.envs import KNOWN_ENVS
+from common.chapter import chapter_name, cli, finish, load_modules, parse_use_solution, save_on_ctrl_c, start_run
+from common.checkpoint import RESERVED, CheckpointError, cpu_state_dict, load_checkpoint, save_checkpoint
+from common.config import chapter_parser, config_to_dict, parse_chapter_args
 from common.logger import RunLogger, plot_curves, progress
 from common.video import image_grid, save_image
 from common.world_model import render_dream
@@ -50,25 +49,12 @@ MODULES = ("vae", "rnn", "controller")
 
 
 def parse_args(argv=None):
-    parser = make_parser(Config, PRESETS, description=__doc__.split("\n")[0])
-    parser.add_argument("--out", help="run folder (default runs/paper1_world_models/<env>/<time>-s<seed>)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
-    parser.add_argument("--use-solution", default="", help="modules taken from solutions/: vae,rnn,controller")
+    parser = chapter_parser(Config, PRESETS, __doc__, __package__, MODULES)  # --out, --resume, --use-solution
     parser.add_argument("--reuse", metavar="RUN_DIR", help="start at CMA-ES with RUN_DIR's rollouts and trained V, M")
-    cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
+    cfg, args = parse_chapter_args(parser, Config, PRESETS, argv)  # an unknown env, a missing GPU: one sentence
     if cfg.env != "CarRacing-v3":
-        known = ", ".join(KNOWN_ENVS)
-        if cfg.env not in KNOWN_ENVS:
-            parser.error(f"unknown env id {cfg.env!r}; known ids: {known}")
         parser.error(f"chapter 1 drives CarRacing-v3 only (its controller maps to steer/gas/brake), got {cfg.env}")
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {cfg.device} asked for a GPU, but torch sees none; use --device cpu")
     return cfg, args
-
-
-def on_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A state dict with every tensor on the CPU, so checkpoints load anywhere."""
-    return {k: v.cpu() for k, v in module.state_dict().items()}
 
 
 class Run:
@@ -145,7 +131,7 @@ def train_vae(run: Run, log: RunLogger) -> None:
             bar.set_postfix(recon=f"{losses['recon'].item():.1f}", kl=f"{losses['kl'].item():.1f}")
         log.log(epoch + 1, stage="vae", vae_loss=losses["loss"].item(), vae_recon=losses["recon"].item(),
                 vae_kl=losses["kl"].item())
-        run.state.update(vae=on_cpu(vae), vae_opt=opt.state_dict(), vae_epoch=epoch + 1)
+        run.state.update(vae=cpu_state_dict(vae), vae_opt=opt.state_dict(), vae_epoch=epoch + 1)
         run.save()
     vae.cpu()
     with torch.no_grad():  # a picture: 8 real frames above their reconstructions
@@ -205,7 +191,7 @@ def train_rnn(run: Run, log: RunLogger) -> None:
             opt.step()
             bar.set_postfix(nll=f"{loss.item():.3f}")
         log.log(epoch + 1, stage="rnn", rnn_nll=loss.item())
-        run.state.update(rnn=on_cpu(rnn), rnn_opt=opt.state_dict(), rnn_epoch=epoch + 1)
+        run.state.update(rnn=cpu_state_dict(rnn), rnn_opt=opt.state_dict(), rnn_epoch=epoch + 1)
         run.save()
     dream(run)
 
@@ -326,7 +312,7 @@ def main(argv=None) -> Path:
         reuse(run, args.reuse)
     log = RunLogger(run_dir, enable_bar=False)
     print(f"run folder: {run_dir}  (stage: {run.state['stage']}, workers: {run.workers})")
-    try:
+    with log, save_on_ctrl_c(run_dir, run.save):  # Ctrl-C: the CMA-ES mean of the last generation is saved
         for stage, fn in [("collect", collect), ("vae", train_vae), ("encode", encode), ("rnn", train_rnn),
                           ("cma", evolve)]:
             if STAGES.index(run.state["stage"]) > STAGES.index(stage):
@@ -334,10 +320,6 @@ def main(argv=None) -> Path:
             fn(run, log) if fn not in (collect, encode) else fn(run)
             run.state["stage"] = STAGES[STAGES.index(stage) + 1]
             run.save()
-    except KeyboardInterrupt:
-        interrupted(run_dir, run.save)  # the CMA-ES mean of the last generation is in the checkpoint
-    finally:
-        log.close()
     summary = {"run_dir": str(run_dir), "minutes": round(run.elapsed() / 60, 1), "seed": cfg.seed,
                "generations": run.state.get("generation", 0), "env_steps": run.state.get("env_steps"),
                "best_val": run.state.get("best_score"), "reused": run.state.get("reused")}

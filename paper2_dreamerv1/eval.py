@@ -21,15 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, parse_use_solution
+from common.chapter import chapter_name, cli, load_modules, parse_use_solution
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict
+from common.dreams import draw_dream
 from common.envs import make_env
 from common.stats import summarize
 from common.video import write_video
 
 from .config import Config
-from .train import MODULES, draw_dream, load_modules, run_episode
+from .train import MODULES, run_episode
 
 PAPER = chapter_name(__package__)
 EVAL_SEED_BASE = 1_000_000
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "agent" not in ckpt:
         sys.exit(f"error: {args.checkpoint} holds no trained agent; train (or --resume) it first.")
     cfg = config_from_dict(Config, ckpt["config"])
-    mods = load_modules(parse_use_solution(args.use_solution, MODULES))
+    mods = load_modules(__package__, MODULES, parse_use_solution(args.use_solution, MODULES))
     kw = dict(obs=cfg.obs, size=64, action_repeat=cfg.action_repeat)
     env = make_env(cfg.env, render_mode="rgb_array" if cfg.obs == "state" else None, **kw)
     agent = mods["agent"].Dreamer(tuple(ckpt["obs_shape"]), int(ckpt["action_dim"]), cfg, "cpu")

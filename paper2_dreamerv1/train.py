@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, finish, interrupted, parse_use_solution, start_run
-from common.chapter import load_modules as chapter_modules
-from common.checkpoint import save_checkpoint
-from common.config import config_to_dict, make_parser, parse_config
-from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
-from common.logger import RunLogger, plot_curves, progress, read_metrics
+from common.chapter import chapter_name, cli, finish, load_modules, parse_use_solution, save_on_ctrl_c, start_run
+from common.config import chapter_parser, config_to_dict, parse_chapter_args
+from common.dreams import draw_dream
+from common.envs import UnknownEnvError, env_info, make_env
+from common.logger import RunLogger, plot_curves, progress
+from common.online import budget_spent, due, eval_summary, record_eval, save_run
 
 from .config import PRESETS, Config
 
@@ -47,22 +47,11 @@ MODULES = ("buffer", "rssm", "networks", "actor_critic", "agent")
 
 # ---------------------------------------------------------------- set-up
 def parse_args(argv: list[str] | None = None) -> tuple[Config, Any]:
-    parser = make_parser(Config, PRESETS, description=__doc__.split("\n")[0])
-    parser.add_argument("--out", help="run folder (default runs/paper2_dreamerv1/<env>/<time>-s<seed>)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
-    parser.add_argument("--use-solution", default="",
-                        help=f"modules taken from solutions/: {','.join(MODULES)} (or all)")
-    cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
-    if cfg.env not in KNOWN_ENVS:
-        parser.error(f"unknown env id {cfg.env!r}; known ids: {', '.join(KNOWN_ENVS)}")
+    parser = chapter_parser(Config, PRESETS, __doc__, __package__, MODULES)  # --out, --resume, --use-solution
+    cfg, args = parse_chapter_args(parser, Config, PRESETS, argv)
     if cfg.obs not in ("state", "pixels"):
         parser.error(f"--obs must be state or pixels, got {cfg.obs!r}")
     return cfg, args
-
-
-def load_modules(use_solution: set[str]) -> dict[str, ModuleType]:
-    """The chapter's modules, yours or the reference's, wired together (common.chapter.load_modules)."""
-    return chapter_modules(__package__, MODULES, use_solution)
 
 
 def make_envs(cfg: Config) -> tuple[Any, Any]:
@@ -102,92 +91,6 @@ def run_episode(env: Any, agent: Any, explore: bool = False, seed: int | None = 
     return total, episode
 
 
-# ---------------------------------------------------------------- pictures
-def draw_dream(wm: Any, episode: dict[str, np.ndarray], path: Path, context: int = 10,
-               horizon: int = 50, env_id: str = "") -> Path:
-    """Real vs imagined: the model observes `context` steps, then predicts `horizon` more open-loop.
-
-    Pixels: dream.gif (via common.world_model.render_dream) and a still dream.png (rows: real, model).
-    State vectors: dream.png with one panel per state dimension and one for the reward; for Pendulum-v1 also
-    dream.gif, both state sequences drawn as pendulums.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    steps = min(len(episode["obs"]), context + horizon)
-    obs, actions = episode["obs"][:steps], episode["action"][:steps]
-    if obs.dtype == np.uint8:
-        from common.video import image_grid, save_image
-        from common.world_model import render_dream
-
-        strip = render_dream(wm, obs, actions, context, path.with_suffix(".gif"), fps=10)
-        del strip
-        with torch.no_grad():
-            state = wm.encode(torch.as_tensor(obs[:1]))
-            for t in range(1, context):
-                state = wm.observe(state, torch.as_tensor(actions[t - 1:t]), torch.as_tensor(obs[t:t + 1]))
-            future = wm.imagine(state, torch.as_tensor(actions[None, context - 1:steps - 1])).states
-            dream = np.stack([wm.decode(s)["obs"][0].numpy() for s in future])  # (T', H, W, C)
-        every = max(1, len(future) // 10)
-        real = obs[context:][::every][:10]
-        fake = (dream[::every][:10] * 255).astype(np.uint8)
-        save_image(image_grid(np.concatenate([real, fake]), nrow=len(real)), path.with_suffix(".png"))
-        return path.with_suffix(".png")
-    with torch.no_grad():
-        state = wm.encode(torch.as_tensor(obs[:1]))
-        seen = [wm.decode(state)["obs"][0].numpy()]
-        for t in range(1, context):
-            state = wm.observe(state, torch.as_tensor(actions[t - 1:t]), torch.as_tensor(obs[t:t + 1]))
-            seen.append(wm.decode(state)["obs"][0].numpy())
-        traj = wm.imagine(state, torch.as_tensor(actions[None, context - 1:steps - 1]))
-        dreamt = [wm.decode(s)["obs"][0].numpy() for s in traj.states]
-        reward_pred = traj.rewards[0].numpy()
-    pred = np.stack(seen + dreamt)  # (steps, D)
-    dims = obs.shape[1]
-    fig = Figure(figsize=(3.6 * (dims + 1), 3.0), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, dims + 1)
-    x = np.arange(steps)
-    for d in range(dims):
-        axes[d].plot(x, obs[:, d], label="real", lw=1.5)
-        axes[d].plot(x, pred[:, d], "--", label="model", lw=1.5)
-        axes[d].axvline(context - 0.5, color="gray", lw=0.8)
-        axes[d].set_title(f"state[{d}]")
-    axes[-1].plot(x[1:], episode["reward"][:steps - 1], label="real", lw=1.5)
-    axes[-1].plot(x[context:], reward_pred, "--", label="model", lw=1.5)
-    axes[-1].axvline(context - 0.5, color="gray", lw=0.8)
-    axes[-1].set_title("reward")
-    axes[0].legend()
-    fig.suptitle(f"observed {context} steps (left of the line), then imagined from the actions alone")
-    fig.savefig(path.with_suffix(".png"), dpi=90)
-    if env_id == "Pendulum-v1":
-        pendulum_dream_video(obs, pred, context, path.with_suffix(".gif"))
-    return path.with_suffix(".png")
-
-
-def pendulum_dream_video(real: np.ndarray, dreamt: np.ndarray, context: int, path: Path, size: int = 160) -> Path:
-    """Pendulum-v1's state vectors (T, 3) = (cos, sin, angular velocity) drawn by the env's own renderer: the real
-    episode beside the model's version of it (decoded posteriors for `context` steps, then the open-loop dream)."""
-    import cv2
-
-    from common.video import side_by_side, write_video
-
-    env = make_env("Pendulum-v1", obs="state", render_mode="rgb_array")
-    env.reset(seed=0)
-
-    def frame(vec: np.ndarray) -> np.ndarray:
-        env.unwrapped.state = np.array([np.arctan2(vec[1], vec[0]), vec[2]])  # the angle from (cos, sin)
-        env.unwrapped.last_u = None  # no torque arrow
-        return cv2.resize(env.render(), (size, size), interpolation=cv2.INTER_AREA)
-
-    captions = [f"observed {t + 1}/{context}" if t < context else f"imagined {t - context + 1}"
-                for t in range(len(real))]
-    video = side_by_side(np.stack([frame(v) for v in real]), np.stack([frame(v) for v in dreamt]),
-                         labels=("real", "model"), scale=1, captions=captions)
-    env.close()
-    return write_video(video, path, fps=10)
-
-
 # ---------------------------------------------------------------- the run
 class Run:
     """Config, folder, environments, replay, agent, counters; save() writes checkpoint.pt + replay.npz."""
@@ -219,12 +122,9 @@ class Run:
     def save(self, name: str = "checkpoint.pt") -> None:
         """checkpoint.pt (+ replay.npz): everything needed to resume. best.pt: the same agent, no replay."""
         self.progress["elapsed"], self.t0 = self.elapsed(), time.time()
-        if len(self.buffer) and name == "checkpoint.pt":
-            self.buffer.replay.save(self.dir / "replay.npz")
-        save_checkpoint(self.dir / name, paper=PAPER, step=self.progress["env_steps"],
-                        config=config_to_dict(self.cfg), agent=self.agent.state_dict(),
-                        progress=dict(self.progress), obs_shape=list(self.obs_shape),
-                        action_dim=self.action_dim)
+        save_run(self.dir, name, self.buffer.replay, paper=PAPER, step=self.progress["env_steps"],
+                 config=config_to_dict(self.cfg), agent=self.agent.state_dict(), progress=dict(self.progress),
+                 obs_shape=list(self.obs_shape), action_dim=self.action_dim)
 
     def train(self, updates: int, log: RunLogger, desc: str | None = None) -> None:
         """`updates` updates; with `desc`, a phase of its own (the pretraining) that shows its own bar."""
@@ -252,8 +152,7 @@ def train_loop(run: Run, log: RunLogger) -> None:
     obs, state, ep_return = None, None, 0.0
     run.last_metrics = {}
     while p["env_steps"] < cfg.steps:
-        if cfg.minutes and run.elapsed() > cfg.minutes * 60:
-            log.write(f"stopping: the {cfg.minutes}-minute budget is spent")
+        if budget_spent(cfg.minutes, run.elapsed(), log):
             break
         if obs is None:
             obs, _ = env.reset()
@@ -276,38 +175,24 @@ def train_loop(run: Run, log: RunLogger) -> None:
             if not p["pretrained"]:
                 run.train(cfg.pretrain, log, desc="pretraining")
                 p["pretrained"], p["last_train"] = 1, p["env_steps"]
-            elif p["env_steps"] - p["last_train"] >= cfg.train_every:
+            elif due(p, "last_train", cfg.train_every):
                 run.train(cfg.train_steps, log)
-                p["last_train"] = p["env_steps"]
-        if run.last_metrics and p["env_steps"] - p["last_log"] >= cfg.log_every:
-            p["last_log"] = p["env_steps"]
+        if run.last_metrics and due(p, "last_log", cfg.log_every):
             log.log(p["env_steps"], updates=p["updates"], minutes=run.elapsed() / 60, **run.last_metrics)
-        if p["env_steps"] - p["last_eval"] >= cfg.eval_every and p["pretrained"]:
-            p["last_eval"] = p["env_steps"]
+        if p["pretrained"] and due(p, "last_eval", cfg.eval_every):
             score, _ = run.evaluate()
-            log.log(p["env_steps"], eval_return=score, minutes=run.elapsed() / 60)
-            log.write(f"step {p['env_steps']}: eval return {score:.1f} ({run.elapsed() / 60:.1f} min, "
-                      f"{p['updates']} updates)")
-            if score > p["best_eval"]:  # keep the best-evaluated agent: late updates can undo a good policy
-                p["best_eval"], p["best_step"] = score, p["env_steps"]
-                run.save("best.pt")
-            run.save()
+            record_eval(log, p, score, run.elapsed() / 60, run.save)  # best.pt when it is the best so far
 
 
 def wrap_up(run: Run) -> dict[str, Any]:
     """Pictures and the summary of a run that stopped (done or budget spent)."""
-    metrics = run.dir / "metrics.jsonl"
-    if metrics.exists():
-        plot_curves(metrics, ["eval_return", "train_return", "model_loss", "kl", "actor_loss", "value_loss"],
-                    run.dir / "curve.png", title=f"Dreamer on {run.cfg.env} ({run.cfg.obs})")
+    plot_curves(run.dir / "metrics.jsonl", ["eval_return", "train_return", "model_loss", "kl", "actor_loss",
+                                            "value_loss"], run.dir / "curve.png",
+                title=f"Dreamer on {run.cfg.env} ({run.cfg.obs})")
     score, episode = run.evaluate()
     path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10, env_id=run.cfg.env)
-    records = read_metrics(metrics) if metrics.exists() else []
-    evals = [r["eval_return"] for r in records if "eval_return" in r]
     return {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs, "minutes": round(run.elapsed() / 60, 2),
-            "env_steps": run.progress["env_steps"], "updates": run.progress["updates"], "final_eval": score,
-            "best_eval": run.progress["best_eval"], "best_step": run.progress["best_step"], "evals": evals,
-            "dream": str(path)}
+            **eval_summary(run.dir, run.progress, score), "dream": str(path)}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -316,19 +201,15 @@ def main(argv: list[str] | None = None) -> Path:
     cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out)  # --resume keeps its config
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run = Run(cfg, run_dir, load_modules(use_solution), ckpt)
+    run = Run(cfg, run_dir, load_modules(__package__, MODULES, use_solution), ckpt)
     print(f"run folder: {run_dir}  ({cfg.env}, {cfg.obs}, preset-resolved steps {cfg.steps}, "
           f"torch threads {torch.get_num_threads()})")
     log = RunLogger(run_dir, total=cfg.steps, initial=run.progress["env_steps"], desc="dreamer")
-    try:
+    with log, save_on_ctrl_c(run_dir, run.save):  # the bar closes in any case; Ctrl-C saves a checkpoint
         train_loop(run, log)
         run.save()
         summary = wrap_up(run)
         run.save()
-    except KeyboardInterrupt:
-        interrupted(run_dir, run.save)
-    finally:
-        log.close()
     finish(run_dir, summary, __package__, run.elapsed() / 60, " (the last agent, or the best-evaluated one)",
            ("checkpoint.pt", "best.pt"))
     return run_dir
@@ -338,7 +219,7 @@ def make_bench(cfg: Config):
     """For `python -m common.bench paper2_dreamerv1`: one Dreamer update, one acting step."""
     from common.bench import Bench
 
-    mods = load_modules(set())
+    mods = load_modules(__package__, MODULES, set())
     env = make_env(cfg.env, obs=cfg.obs, size=64, action_repeat=cfg.action_repeat, seed=cfg.seed)
     info = env_info(env)
     agent = mods["agent"].Dreamer(info["obs_shape"], info["action_dim"], cfg, cfg.device)

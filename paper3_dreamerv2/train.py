@@ -24,7 +24,6 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
 
     __package__ = package_of(__file__)
 
-import json
 import time
 from pathlib import Path
 from types import ModuleType
@@ -33,11 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, load_modules, parse_use_solution, start_run
-from common.checkpoint import save_checkpoint
-from common.config import config_to_dict, make_parser, parse_config
-from common.envs import KNOWN_ENVS, UnknownEnvError, env_info, make_env
-from common.logger import RunLogger, plot_curves, read_metrics
+from common.chapter import chapter_name, cli, finish, load_modules, parse_use_solution, save_on_ctrl_c, start_run
+from common.config import chapter_parser, config_to_dict, parse_chapter_args
+from common.dreams import draw_dream
+from common.envs import UnknownEnvError, env_info, make_env
+from common.logger import RunLogger, plot_curves
+from common.online import budget_spent, due, eval_summary, record_eval, save_run
 from common.replay import EpisodeReplay
 
 from .config import PRESETS, Config
@@ -47,14 +47,8 @@ MODULES = ("rssm", "networks", "utils", "actor_critic", "agent")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, Any]:
-    parser = make_parser(Config, PRESETS, description=__doc__.split("\n")[0])
-    parser.add_argument("--out", help="run folder (default runs/paper3_dreamerv2/<env>/<time>-s<seed>)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
-    parser.add_argument("--use-solution", default="",
-                        help=f"modules taken from solutions/: {','.join(MODULES)} (or all)")
-    cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
-    if cfg.env not in KNOWN_ENVS:
-        parser.error(f"unknown env id {cfg.env!r}; known ids: {', '.join(KNOWN_ENVS)}")
+    parser = chapter_parser(Config, PRESETS, __doc__, __package__, MODULES)  # --out, --resume, --use-solution
+    cfg, args = parse_chapter_args(parser, Config, PRESETS, argv)
     if cfg.obs not in ("state", "pixels"):
         parser.error(f"--obs must be state or pixels, got {cfg.obs!r}")
     return cfg, args
@@ -97,74 +91,6 @@ def run_episode(env: Any, agent: Any, explore: bool = False, seed: int | None = 
     return total, {"obs": np.stack(observations), "action": np.stack(actions), "reward": np.asarray(rewards)}
 
 
-def draw_dream(wm: Any, episode: dict[str, np.ndarray], path: Path, context: int = 10, horizon: int = 50) -> Path:
-    """Real vs imagined: `context` observed steps, then up to `horizon` predicted from the actions alone.
-    Pixels: dream.gif (common.world_model.render_dream) and a strip dream.png; vectors: traces in dream.png."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from common.world_model import render_dream
-
-    context = max(1, min(context, len(episode["action"])))  # an episode may end within the context
-    steps = min(len(episode["obs"]), context + horizon)
-    obs, actions = episode["obs"][:steps], episode["action"][:steps]
-    if obs.dtype == np.uint8:
-        from common.video import image_grid, save_image
-
-        strip = render_dream(wm, obs, actions, context, path.with_suffix(".gif"), fps=10)  # (T, H, W', 3)
-        every = max(1, len(strip) // 10)
-        save_image(image_grid(strip[::every][:10], nrow=10), path.with_suffix(".png"))
-        return path.with_suffix(".gif")
-    with torch.no_grad():
-        state = wm.encode(torch.as_tensor(obs[:1]))
-        seen = [wm.decode(state)["obs"][0].numpy()]
-        for t in range(1, context):
-            state = wm.observe(state, torch.as_tensor(actions[t - 1:t]), torch.as_tensor(obs[t:t + 1]))
-            seen.append(wm.decode(state)["obs"][0].numpy())
-        traj = wm.imagine(state, torch.as_tensor(actions[None, context - 1:steps - 1]))
-        pred = np.stack(seen + [wm.decode(s)["obs"][0].numpy() for s in traj.states])  # (steps, D)
-        cont = traj.continues[0].numpy()
-    dims = obs.shape[1]
-    fig = Figure(figsize=(3.4 * (dims + 1), 2.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, dims + 1)
-    x = np.arange(steps)
-    for d in range(dims):
-        axes[d].plot(x, obs[:, d], label="real", lw=1.5)
-        axes[d].plot(x, pred[:, d], "--", label="model", lw=1.5)
-        axes[d].set_title(f"state[{d}]")
-    axes[-1].plot(x[context:], cont, "--", color="C1", label="model")
-    axes[-1].axhline(1.0 if steps < len(episode["obs"]) else np.nan, color="C0", lw=1.5, label="real")
-    axes[-1].set_ylim(-0.05, 1.05)
-    axes[-1].set_title("P(episode goes on)")
-    for ax in axes:
-        ax.axvline(context - 0.5, color="gray", lw=0.8)
-    axes[0].legend()
-    fig.suptitle(f"observed {context} steps (left of the line), then imagined from the actions alone")
-    fig.savefig(path.with_suffix(".png"), dpi=90)
-    if obs.shape[1] == 4:  # CartPole's (x, x_dot, theta, theta_dot): draw both with the env's renderer
-        cartpole_dream_video(obs, pred, context, path.with_suffix(".gif"))
-    return path.with_suffix(".png")
-
-
-def cartpole_dream_video(real: np.ndarray, dreamt: np.ndarray, context: int, path: Path) -> Path:
-    """CartPole-v1 state vectors (T, 4) drawn by the env's own renderer: the real episode beside the model's."""
-    from common.video import side_by_side, write_video
-
-    env = make_env("CartPole-v1", obs="state", render_mode="rgb_array")
-    env.reset(seed=0)
-
-    def frame(vec: np.ndarray) -> np.ndarray:
-        env.unwrapped.state = np.asarray(vec, dtype=np.float64)
-        return env.render()[::3, ::3]  # (134, 200, 3)
-
-    captions = [f"observed {t + 1}/{context}" if t < context else f"imagined {t - context + 1}" for t in range(len(real))]
-    video = side_by_side(np.stack([frame(v) for v in real]), np.stack([frame(v) for v in dreamt]),
-                         labels=("real", "model"), scale=1, captions=captions)
-    env.close()
-    return write_video(video, path, fps=10)
-
-
 class Run:
     """Config, folder, environments, replay, agent, counters; save() writes checkpoint.pt + replay.npz."""
 
@@ -193,11 +119,9 @@ class Run:
 
     def save(self, name: str = "checkpoint.pt") -> None:
         self.progress["elapsed"], self.t0 = self.elapsed(), time.time()
-        if len(self.replay) and name == "checkpoint.pt":
-            self.replay.save(self.dir / "replay.npz")
-        save_checkpoint(self.dir / name, paper=PAPER, step=self.progress["env_steps"],
-                        config=config_to_dict(self.cfg), agent=self.agent.state_dict(),
-                        progress=dict(self.progress), obs_shape=list(self.obs_shape), action_dim=self.action_dim)
+        save_run(self.dir, name, self.replay, paper=PAPER, step=self.progress["env_steps"],
+                 config=config_to_dict(self.cfg), agent=self.agent.state_dict(), progress=dict(self.progress),
+                 obs_shape=list(self.obs_shape), action_dim=self.action_dim)  # best.pt: no replay
 
     def train(self, updates: int) -> None:
         cfg, sums = self.cfg, {}
@@ -222,8 +146,7 @@ def train_loop(run: Run, log: RunLogger) -> None:
     cfg, p, env = run.cfg, run.progress, run.env
     obs, state, ep_return = None, None, 0.0
     while p["env_steps"] < cfg.steps:
-        if cfg.minutes and run.elapsed() > cfg.minutes * 60:
-            log.write(f"stopping: the {cfg.minutes}-minute budget is spent")
+        if budget_spent(cfg.minutes, run.elapsed(), log):
             break
         if obs is None:
             obs, _ = env.reset()
@@ -248,40 +171,24 @@ def train_loop(run: Run, log: RunLogger) -> None:
                 log.write(f"prefill done ({len(run.replay)} steps); {cfg.pretrain} pretraining updates")
                 run.train(cfg.pretrain)
                 p["pretrained"], p["last_train"] = 1, p["env_steps"]
-            elif p["env_steps"] - p["last_train"] >= cfg.train_every:
+            elif due(p, "last_train", cfg.train_every):
                 run.train(1)
-                p["last_train"] = p["env_steps"]
-        if run.last_metrics and p["env_steps"] - p["last_log"] >= cfg.log_every:
-            p["last_log"] = p["env_steps"]
+        if run.last_metrics and due(p, "last_log", cfg.log_every):
             log.log(p["env_steps"], updates=p["updates"], minutes=run.elapsed() / 60, **run.last_metrics)
-        if p["env_steps"] - p["last_eval"] >= cfg.eval_every and p["pretrained"]:
-            p["last_eval"] = p["env_steps"]
+        if p["pretrained"] and due(p, "last_eval", cfg.eval_every):
             score, _ = run.evaluate()
-            log.log(p["env_steps"], eval_return=score, minutes=run.elapsed() / 60)
-            log.write(f"step {p['env_steps']}: eval return {score:.1f} ({run.elapsed() / 60:.1f} min, "
-                      f"{p['updates']} updates)")
-            if score > p["best_eval"]:  # keep the best-evaluated agent: late updates can undo a good policy
-                p["best_eval"], p["best_step"] = score, p["env_steps"]
-                run.save("best.pt")
-            run.save()
+            record_eval(log, p, score, run.elapsed() / 60, run.save)  # best.pt when it is the best so far
 
 
-def finish(run: Run) -> None:
-    """Pictures and a summary for a run that stopped (done, budget spent, or Ctrl-C)."""
-    metrics = run.dir / "metrics.jsonl"
-    if metrics.exists():
-        plot_curves(metrics, ["eval_return", "train_return", "model_loss", "kl", "cont_ll", "actor_loss",
-                              "critic_loss", "actor_entropy"], run.dir / "curve.png",
-                    title=f"DreamerV2 on {run.cfg.env} ({run.cfg.obs})")
+def wrap_up(run: Run) -> dict[str, Any]:
+    """Pictures and the summary of a run that stopped (done or budget spent)."""
+    plot_curves(run.dir / "metrics.jsonl", ["eval_return", "train_return", "model_loss", "kl", "cont_ll",
+                                            "actor_loss", "critic_loss", "actor_entropy"], run.dir / "curve.png",
+                title=f"DreamerV2 on {run.cfg.env} ({run.cfg.obs})")
     score, episode = run.evaluate()
-    path = draw_dream(run.agent.wm, episode, run.dir / "dream")
-    records = read_metrics(metrics) if metrics.exists() else []
-    summary = {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs,
-               "minutes": round(run.elapsed() / 60, 2), "env_steps": run.progress["env_steps"],
-               "updates": run.progress["updates"], "final_eval": score, "best_eval": run.progress["best_eval"],
-               "best_step": run.progress["best_step"],
-               "evals": [r["eval_return"] for r in records if "eval_return" in r], "dream": str(path)}
-    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    path = draw_dream(run.agent.wm, episode, run.dir / "dream", env_id=run.cfg.env)
+    return {"run_dir": str(run.dir), "env": run.cfg.env, "obs": run.cfg.obs, "minutes": round(run.elapsed() / 60, 2),
+            **eval_summary(run.dir, run.progress, score), "dream": str(path)}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -294,20 +201,13 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"run folder: {run_dir}  ({cfg.env}, {cfg.obs}, {cfg.steps} env steps, "
           f"torch threads {torch.get_num_threads()})")
     log = RunLogger(run_dir, total=cfg.steps, initial=run.progress["env_steps"], desc="dreamerv2")
-    try:
+    with log, save_on_ctrl_c(run_dir, run.save):  # the bar closes in any case; Ctrl-C saves a checkpoint
         train_loop(run, log)
         run.save()
-        finish(run)
+        summary = wrap_up(run)
         run.save()
-    except KeyboardInterrupt:
-        run.save()
-        print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
-        raise SystemExit(130) from None
-    finally:
-        log.close()
-    print(f"done in {run.elapsed() / 60:.1f} min. Evaluate the last agent, or the best-evaluated one, with:\n"
-          f"  python -m {__package__}.eval --checkpoint {run_dir / 'checkpoint.pt'} --episodes 10\n"
-          f"  python -m {__package__}.eval --checkpoint {run_dir / 'best.pt'} --episodes 10")
+    finish(run_dir, summary, __package__, run.elapsed() / 60, " (the last agent, or the best-evaluated one)",
+           ("checkpoint.pt", "best.pt"))
     return run_dir
 
 

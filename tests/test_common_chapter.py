@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.chapter import ROOT, load_modules, package_of, parse_use_solution
+from common.chapter import ROOT, load_modules, package_of, parse_use_solution, save_on_ctrl_c
 
 
 def test_package_of_names_the_chapter_package() -> None:
@@ -36,3 +36,17 @@ def test_load_modules_wires_a_borrowed_module_into_the_students_code() -> None:
     finally:  # the wiring is module-global: put the imported names back for the other tests
         for package in ("paper2_dreamerv1", "solutions.paper2_dreamerv1"):
             importlib.reload(importlib.import_module(f"{package}.agent"))
+
+
+def test_save_on_ctrl_c_saves_says_how_to_resume_and_exits_130(tmp_path, capsys) -> None:
+    saved = []
+    with save_on_ctrl_c(tmp_path, lambda: saved.append("checkpoint.pt")):
+        pass
+    assert saved == [], "no Ctrl-C: nothing saved by the helper"
+    with pytest.raises(SystemExit) as exit_info, save_on_ctrl_c(tmp_path, lambda: saved.append("checkpoint.pt")):
+        raise KeyboardInterrupt
+    assert exit_info.value.code == 130 and saved == ["checkpoint.pt"]
+    assert f"--resume {tmp_path}" in capsys.readouterr().out
+    with pytest.raises(ValueError), save_on_ctrl_c(tmp_path, lambda: saved.append("again")):
+        raise ValueError("other errors pass through")
+    assert saved == ["checkpoint.pt"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.checkpoint import CheckpointError, cpu_state_dict, load_checkpoint, save_checkpoint
 
 PAPER = "paper1_world_models"
 
@@ -116,3 +116,10 @@ def test_checkpoint_of_another_paper(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path, PAPER)
     assert one_sentence(info.value) == f"{path} was saved by paper2_dreamerv1, not paper1_world_models."
+
+
+def test_cpu_state_dict_is_the_state_dict_on_the_cpu():
+    net = nn.Linear(3, 2)
+    state = cpu_state_dict(net)
+    assert state.keys() == net.state_dict().keys()
+    assert all(v.device.type == "cpu" and torch.equal(v, net.state_dict()[k]) for k, v in state.items())

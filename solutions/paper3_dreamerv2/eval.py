@@ -24,11 +24,12 @@ import torch
 from common.chapter import chapter_name, cli, load_modules, parse_use_solution
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import config_from_dict
+from common.dreams import draw_dream
 from common.stats import summarize
 from common.video import write_video
 
 from .config import Config
-from .train import MODULES, draw_dream, make_env_for, run_episode
+from .train import MODULES, make_env_for, run_episode
 
 PAPER = chapter_name(__package__)
 EVAL_SEED_BASE = 1_000_000
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
             returns.append(ret)
             if args.dream and i == 0:
                 stem = Path(args.checkpoint).with_suffix("")
-                print(f"dream: {draw_dream(agent.wm, episode, stem.with_name(stem.name + '_dream'))}")
+                print(f"dream: {draw_dream(agent.wm, episode, stem.with_name(stem.name + '_dream'), env_id=cfg.env)}")
     stats = summarize(returns)
     print(f"{PAPER} on {cfg.env} ({cfg.obs}): {stats['mean']:.1f} ± {stats['std']:.1f} over {len(returns)} "
           f"episodes (IQM {stats['iqm']:.1f}; per episode: {', '.join(f'{r:.0f}' for r in returns)})")

@@ -20,17 +20,16 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
 
     __package__ = package_of(__file__)
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, load_modules, parse_use_solution, start_run
+from common.chapter import chapter_name, cli, finish, load_modules, parse_use_solution, save_on_ctrl_c, start_run
 from common.checkpoint import save_checkpoint
-from common.config import config_to_dict, make_parser, parse_config
-from common.envs import KNOWN_ENVS, env_info
+from common.config import chapter_parser, config_to_dict, parse_chapter_args
+from common.envs import env_info
 from common.logger import RunLogger, plot_curves, progress
 from common.replay import EpisodeReplay
 
@@ -52,14 +51,8 @@ CURVES = [("return", ["eval_planner", "eval_prior", "episode_return"]), "consist
 
 
 def parse_args(argv=None):
-    parser = make_parser(Config, PRESETS, description=__doc__.split("\n")[0])
-    parser.add_argument("--out", help="run folder (default runs/paper6_tdmpc2/<env>/<time>-s<seed>)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="go on with the run saved in RUN_DIR")
-    parser.add_argument("--use-solution", default="", help="modules taken from solutions/: world_model,planner")
-    cfg, args = parse_config(Config, PRESETS, argv, parser=parser)
-    if cfg.env not in KNOWN_ENVS:
-        parser.error(f"unknown env id {cfg.env!r}; known ids: {', '.join(KNOWN_ENVS)}")
-    return cfg, args
+    parser = chapter_parser(Config, PRESETS, __doc__, __package__, MODULES)  # --out, --resume, --use-solution
+    return parse_chapter_args(parser, Config, PRESETS, argv)  # an unknown env, a missing GPU: one sentence
 
 
 def sample_batch(replay: EpisodeReplay, batch: int, horizon: int, rng: np.random.Generator,
@@ -201,22 +194,14 @@ def main(argv=None) -> Path:
     print(f"run folder: {run_dir}  (step {run.step}/{cfg.steps}, discount {run.discount:.3f}, "
           f"{run.seed_steps} seed steps, {size:,} parameters)")
     log = RunLogger(run_dir, total=cfg.steps, desc="TD-MPC2", initial=run.step)
-    try:
+    with log, save_on_ctrl_c(run_dir, run.save):  # the bar closes in any case; Ctrl-C saves a checkpoint
         train(run, log)
         result = run_episode(run.eval_env, run.eval_agent, "planner", VAL_SEED_BASE, two_hot_inv=run.wm.two_hot_inv)
         reward_figure(result["rewards"], result["predicted"], run_dir / "reward_prediction.png",
                       title=f"{cfg.env}: one planner episode (return {result['return']:.0f})")
-    except KeyboardInterrupt:
-        run.save()
-        print(f"\ninterrupted: saved {run_dir / 'checkpoint.pt'}; go on with --resume {run_dir}")
-        raise SystemExit(130) from None
-    finally:
-        log.close()
     summary = {"run_dir": str(run_dir), "env_steps": run.step, "minutes": round(log.wall() / 60, 2),
                "cpu_minutes": round(run.cpu_minutes(), 2)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"done in {summary['minutes']} min ({summary['cpu_minutes']} CPU min). Evaluate with:\n"
-          f"  python -m {__package__}.eval --checkpoint {run_dir / 'checkpoint.pt'} --episodes 10")
+    finish(run_dir, summary, __package__, log.wall() / 60, f" ({summary['cpu_minutes']} CPU min)")
     return run_dir
 
 
