@@ -372,7 +372,9 @@ class Grader:
                                f"  (raised in {where})")
             self.not_implemented.add(item.nodeid)
         elif isinstance(exc, GradingFailure):
-            test = next((e for e in reversed(call.excinfo.traceback) if Path(e.path) == item.path), entry)
+            frames = [e for e in reversed(call.excinfo.traceback) if Path(e.path) == item.path]
+            name = getattr(item, "originalname", item.name)  # the test's own line, not a helper's in its file
+            test = next((e for e in frames if e.name == name), frames[0] if frames else entry)
             where = f"{_relative(Path(test.path), self.config.rootpath)}:{test.lineno + 1}"
             report.longrepr = f"{exc}\n  (checked in {where})"
         return report

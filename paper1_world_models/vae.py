@@ -32,15 +32,16 @@ class ConvVAE(nn.Module):
         """x: (B, 3, 64, 64) floats in [0, 1] -> mu, logvar: (B, z_dim) each."""
         # TODO(1.1): the encoder; see IMPLEMENTATION_GUIDE.md §1.1. In: x (B, 3, 64, 64). Out: mu, logvar,
         # each (B, z_dim), read by the two linear heads from the (B, 1024) output of the four convs of
-        # self.enc, each followed by a ReLU. Every image is encoded on its own: nothing may mix the batch.
+        # self.enc, each followed by a ReLU (the last one too) and flattened in PyTorch's (C, H, W) order.
+        # Every image is encoded on its own: nothing may mix the batch.
         raise NotImplementedError("TODO(1.1): the encoder; see IMPLEMENTATION_GUIDE.md §1.1.")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, z_dim) -> x_hat: (B, 3, 64, 64) in (0, 1)."""
         # TODO(1.3): the decoder; see IMPLEMENTATION_GUIDE.md §1.3. In: z (B, z_dim). Out: x_hat
         # (B, 3, 64, 64), every value strictly in (0, 1). The 1024 numbers of fc_dec are a 1x1 image with 1024
-        # channels that the four transposed convs of self.dec grow to 64x64: ReLU between them, a sigmoid
-        # after the last one only.
+        # channels that the four transposed convs of self.dec grow to 64x64: no activation on fc_dec's output,
+        # ReLU between the transposed convs, a sigmoid after the last one only.
         raise NotImplementedError("TODO(1.3): the decoder; see IMPLEMENTATION_GUIDE.md §1.3.")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,9 +56,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
     `eps` may be given (tests pass fixed noise); otherwise draw it. Gradients must reach mu and logvar.
     """
     # TODO(1.2): the reparameterisation trick; see IMPLEMENTATION_GUIDE.md §1.2. In: mu, logvar (B, Z) and
-    # optional noise eps (B, Z), drawn here when not given. Out: z (B, Z), a sample of N(mu, sigma^2) written
-    # as a function of eps so that gradients reach mu and logvar. logvar is the log of the variance, not of
-    # sigma.
+    # optional noise eps (B, Z), used as given, else drawn here: a fresh standard normal for every entry, so
+    # the Z dimensions are independent. Out: z (B, Z), a sample of N(mu, sigma^2) written as a function of eps
+    # so that gradients reach mu and logvar. logvar is the log of the variance, not of sigma.
     raise NotImplementedError("TODO(1.2): the reparameterisation trick; see IMPLEMENTATION_GUIDE.md §1.2.")
 
 

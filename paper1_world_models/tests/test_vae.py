@@ -43,6 +43,18 @@ def frames(batch: int, seed: int = 1) -> torch.Tensor:
         return torch.rand(batch, 3, 64, 64)
 
 
+def assert_close_naming_the_cause(got: torch.Tensor, want: torch.Tensor, guesses: dict[str, torch.Tensor], *,
+                                  step: str, what: str, atol: float) -> None:
+    """assert_close; when `got` is wrong and matches one of the classic mistakes' values, say which."""
+    if got.shape == want.shape and not torch.allclose(got, want, atol=atol, rtol=1e-4):
+        for why, value in guesses.items():
+            if got.shape == value.shape and torch.allclose(got, value, atol=atol, rtol=1e-3):
+                err = (got - want).abs().max().item()
+                assert_true(False, f"{what}: yours differs by up to {err:.3g}, and it equals what this mistake "
+                                   f"gives. The likely cause: {why}.", step=step)
+    assert_close(got, want, step=step, what=what, atol=atol)
+
+
 # ---------------------------------------------------------------- 1.1 encode
 @pytest.mark.todo("1.1")
 def test_encode_matches_reference():
@@ -110,6 +122,38 @@ def test_encode_gradients_and_images_independent():
                       "(flatten with h.flatten(1) or h.view(B, -1), never across the batch)")
 
 
+@pytest.mark.todo("1.1")
+def test_encode_flatten_order_and_last_relu_known_value():
+    """Conv weights zero: channel c of the last map is ReLU(b_c) in all 4 cells, so by hand
+    mu = fc_mu.bias + sum_c ReLU(b_c) * (sum of fc_mu's 4 columns 4c..4c+3), PyTorch's (C, H, W) order."""
+    _, _, ref_model, model = vae_pair(8)
+    bias = torch.linspace(-1.0, 1.0, 256)  # half the channels negative: ReLU must zero them
+    with torch.no_grad():
+        for conv in ref_model.enc:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        ref_model.enc[-1].bias.copy_(bias)
+    copy_weights(ref_model, model)
+    with torch.no_grad():
+        mu, logvar = model.encode(frames(2))
+
+    def by_hand(layer: torch.nn.Linear, h: torch.Tensor, order: str = "chw") -> torch.Tensor:
+        w = layer.weight.view(8, 256, 4).sum(-1) if order == "chw" else layer.weight.view(8, 4, 256).sum(1)
+        return (w @ h + layer.bias).detach().expand(2, 8)
+
+    for name, got, head, other in (("mu", mu, model.fc_mu, model.fc_logvar),
+                                   ("logvar", logvar, model.fc_logvar, model.fc_mu)):
+        assert_close_naming_the_cause(got, by_hand(head, bias.relu()), {
+            "the maps are flattened in (H, W, C) order (TensorFlow's, e.g. a permute before flatten); flatten "
+            "the (B, 256, 2, 2) map as it is, h.flatten(1)": by_hand(head, bias.relu(), "hwc"),
+            "no ReLU after the LAST convolution (all four are followed by one)": by_hand(head, bias),
+            "mu and logvar are swapped: mu comes from fc_mu, logvar from fc_logvar": by_hand(other, bias.relu()),
+        }, step="1.1", atol=1e-4,
+            what=f"{name} when every conv weight is 0 and the last conv's biases run from -1 to 1 (the flattened "
+                 f"map holds ReLU(b_c) at positions 4c..4c+3, PyTorch's (C, H, W) order, so {name} = "
+                 f"{'fc_mu' if name == 'mu' else 'fc_logvar'}(h) is known by hand)")
+
+
 # ---------------------------------------------------------------- 1.2 reparameterize
 @pytest.mark.todo("1.2")
 def test_reparameterize_matches_reference_with_fixed_noise():
@@ -163,6 +207,30 @@ def test_reparameterize_draws_noise_when_none_given():
                  what="the std of 20,000 draws of z (should be sigma = exp(logvar / 2) = 0.5, 1, 3)")
     assert_close(z.std(0), z_ref.std(0), step="1.2", atol=0, rtol=0.06,
                  what="the std of your draws vs the reference's draws")
+
+
+@pytest.mark.todo("1.2")
+def test_reparameterize_noise_is_independent_across_dimensions():
+    """N(mu, diag(sigma^2)): every dimension of every image gets its own noise, so the draws of two
+    dimensions are uncorrelated (20,000 draws: a correlation above 0.05 is 7 standard errors away)."""
+    tgt = target(VAE)
+    n = 20_000
+    mu, logvar = torch.zeros(n, 4), torch.zeros(n, 4)
+    with seeded(11):
+        z = tgt.reparameterize(mu, logvar)
+    assert_shape(z, (n, 4), step="1.2", what="reparameterize(mu, logvar) for mu, logvar of shape (20000, 4)")
+    corr = torch.corrcoef(z.T) - torch.eye(4)
+    worst = corr.abs().max().item()
+    assert_true(worst < 0.05,
+                f"with eps=None the 4 dimensions of z must be drawn independently (correlation about 0), but "
+                f"two of them correlate {worst:.2f}: is one noise number shared by all dimensions (noise of "
+                f"shape (B, 1), or the same eps reused)? Draw eps with mu's full shape, torch.randn_like(mu)",
+                step="1.2")
+    with seeded(12):
+        z1, z2 = tgt.reparameterize(mu[:2], logvar[:2]), tgt.reparameterize(mu[:2], logvar[:2])
+    assert_true(not torch.equal(z1, z2),
+                "two calls of reparameterize(mu, logvar) without eps gave the same z: draw fresh noise in every "
+                "call", step="1.2")
 
 
 # ---------------------------------------------------------------- 1.3 decode
@@ -223,6 +291,37 @@ def test_decode_range_and_gradients():
                  what="the gradient of decode(z).sum() with respect to fc_dec.weight")
 
 
+@pytest.mark.todo("1.3")
+def test_decode_is_the_layers_wired_as_the_guide_writes_them():
+    """decode(z) = sigmoid(d3(relu(d2(relu(d1(relu(d0(fc_dec(z) seen as (B, 1024, 1, 1))))))))), written out
+    here from the template's own layers; the classic miswirings each give another image."""
+    _, _, _, model = vae_pair(8)
+    with seeded(13):
+        z = 2 * torch.randn(3, 8)
+    with torch.no_grad():
+        got = model.decode(z)
+        d = model.dec
+
+        def wire(after_fc=lambda h: h, between=torch.relu, last=torch.sigmoid):
+            h = after_fc(model.fc_dec(z)).view(3, 1024, 1, 1)
+            for layer in d[:-1]:
+                h = between(layer(h))
+            return last(d[-1](h))
+
+        want = wire()
+        guesses = {
+            "a ReLU on fc_dec's output; the authors feed it to the first transposed conv as it is": wire(torch.relu),
+            "a sigmoid after every layer; between the layers it is ReLU, the sigmoid comes after the last only":
+                wire(between=torch.sigmoid),
+            "no ReLU between the transposed convs (they then collapse into one linear map)": wire(between=lambda h: h),
+        }
+    assert_shape(got, (3, 3, 64, 64), step="1.3", what="decode(z) for z of shape (3, 8)")
+    assert_close_naming_the_cause(got, want, guesses, step="1.3", atol=1e-5,
+                                  what="decode(z) vs the guide's wiring (fc_dec, view as (B, 1024, 1, 1), then a ReLU "
+                                       "after each of the first three transposed convs and a sigmoid after the "
+                                       "fourth)")
+
+
 # ---------------------------------------------------------------- 1.4 vae_loss
 def loss_inputs(kl_per_image: list[float], z_dim: int = 8, seed: int = 9):
     """x_hat, x (B, 3, 64, 64) and mu, logvar (B, z_dim) whose KL is exactly kl_per_image (logvar = 0)."""
@@ -275,11 +374,21 @@ def test_vae_loss_known_values():
     assert_close(got["recon"], recon, step="1.4", atol=1e-2,
                  what="'recon' when x_hat = x + 0.1: the SUM over the 3*64*64 pixels of 0.1^2 = 122.88 "
                       "(a mean over pixels would give 0.01)")
-    assert_close(got["kl"], 4.5, step="1.4", atol=1e-4,
-                 what="'kl' for two images with KL 0 and 9 nats (the batch mean: 4.5)")
+    assert_close_naming_the_cause(
+        torch.as_tensor(got["kl"]).float(), torch.tensor(4.5),
+        {"the KL is averaged over the Z = 8 dimensions instead of summed": torch.tensor(4.5 / 8),
+         "the KL is summed over the batch instead of averaged": torch.tensor(9.0)},
+        step="1.4", atol=1e-4, what="'kl' for two images with KL 0 and 9 nats (the batch mean: 4.5)")
     assert_close(got["loss"], recon + 4.5, step="1.4", atol=1e-2, what="'loss' with kl_tolerance = 0")
     got = tgt.vae_loss(x_hat, x, mu, logvar, kl_tolerance=0.5)
     # the image with KL 0 is lifted to the floor 0.5 * 8 = 4 nats; the one with 9 nats is untouched
+    assert_close_naming_the_cause(
+        torch.as_tensor(got["loss"]).float(), torch.tensor(recon + (4.0 + 9.0) / 2),
+        {"the floor is kl_tolerance = 0.5 nats; it is kl_tolerance per latent dimension, kl_tolerance * z_dim "
+         "= 4 nats per image": torch.tensor(recon + (0.5 + 9.0) / 2),
+         "no floor, or the floor applied to the batch-mean KL (4.5 > 4, so nothing is lifted): clamp each "
+         "image's KL, shape (B,), before the mean": torch.tensor(recon + 4.5)},
+        step="1.4", atol=1e-2, what="'loss' with kl_tolerance = 0.5 and z_dim = 8 (KLs (0, 9) count as (4, 9))")
     assert_close(got["loss"], recon + (4.0 + 9.0) / 2, step="1.4", atol=1e-2,
                  what="'loss' with kl_tolerance = 0.5 and z_dim = 8: each image's KL is clamped from below "
                       "at 4 nats BEFORE the batch mean, so the KLs (0, 9) count as (4, 9)")

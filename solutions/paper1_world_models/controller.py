@@ -37,19 +37,25 @@ class Controller(nn.Module):
 
 
 def get_flat(module: nn.Module) -> np.ndarray:
-    """All parameters of `module` as one float64 vector, in `module.parameters()` order."""
+    """All parameters of `module` (not its buffers) as one float64 vector, in `module.parameters()` order.
+
+    The vector is a copy: writing into it leaves the module unchanged."""
     # TODO(1.10): pack the parameters; see IMPLEMENTATION_GUIDE.md §1.10. Out: one float64 numpy vector (D,),
-    # D the number of parameters of the module, in the order of its parameters(), detached from autograd.
+    # D the number of parameters of the module (buffers such as running statistics are not parameters), in
+    # the order of its parameters(), a copy detached from autograd.
     # BEGIN SOLUTION
     return torch.cat([p.detach().reshape(-1) for p in module.parameters()]).double().numpy()
     # END SOLUTION
 
 
 def set_flat(module: nn.Module, flat: np.ndarray) -> None:
-    """Write a vector produced by `get_flat` back into `module`'s parameters (the inverse of get_flat)."""
+    """Write a vector produced by `get_flat` back into `module`'s parameters (the inverse of get_flat).
+
+    A vector of the wrong length raises ValueError and leaves the module as it was."""
     # TODO(1.10): unpack the parameters; see IMPLEMENTATION_GUIDE.md §1.10. In: flat (D,), as get_flat makes
     # it. Each parameter, in the same order, takes the next numel numbers in its own shape, in place: the
-    # module stays float32 and keeps its Parameter objects. A vector of the wrong length is a ValueError.
+    # module stays float32 and keeps its Parameter objects. A vector of the wrong length is a ValueError,
+    # raised before anything is written.
     # BEGIN SOLUTION
     flat = torch.as_tensor(np.asarray(flat), dtype=torch.float32)
     if flat.numel() != sum(p.numel() for p in module.parameters()):

@@ -84,11 +84,15 @@ def sample_mdn(log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor, 
     Temperature sharpens or flattens both choices: the weights become softmax(log_pi / tau) and each
     component's standard deviation becomes sigma * sqrt(tau) (its variance is scaled by tau).
     tau -> 0 gives the most likely component's mean; tau > 1 makes dreams wilder.
+    Every dimension (and every leading position) picks its component and draws its noise independently.
+    `generator`, when given, drives every random draw: the same seed gives the same z, and the global
+    random state is left untouched.
     """
     # TODO(1.7): sampling at a temperature; see IMPLEMENTATION_GUIDE.md §1.7. In: the mixture (..., Z, K) and
     # tau. Out: z (..., Z). For each dimension pick one component with the weights sharpened (tau < 1) or
     # flattened (tau > 1) by tau, then draw from that component's Gaussian with its variance scaled by tau.
-    # Pass `generator` to every random draw.
+    # The dimensions choose their components and their noise independently of each other. Pass `generator`
+    # to every random draw (the global random state must stay untouched).
     # BEGIN SOLUTION
     weights = F.softmax(log_pi / tau, dim=-1)  # (..., Z, K)
     flat = weights.reshape(-1, weights.shape[-1])

@@ -32,7 +32,8 @@ class ConvVAE(nn.Module):
         """x: (B, 3, 64, 64) floats in [0, 1] -> mu, logvar: (B, z_dim) each."""
         # TODO(1.1): the encoder; see IMPLEMENTATION_GUIDE.md §1.1. In: x (B, 3, 64, 64). Out: mu, logvar,
         # each (B, z_dim), read by the two linear heads from the (B, 1024) output of the four convs of
-        # self.enc, each followed by a ReLU. Every image is encoded on its own: nothing may mix the batch.
+        # self.enc, each followed by a ReLU (the last one too) and flattened in PyTorch's (C, H, W) order.
+        # Every image is encoded on its own: nothing may mix the batch.
         # BEGIN SOLUTION
         h = x
         for conv in self.enc:
@@ -45,8 +46,8 @@ class ConvVAE(nn.Module):
         """z: (B, z_dim) -> x_hat: (B, 3, 64, 64) in (0, 1)."""
         # TODO(1.3): the decoder; see IMPLEMENTATION_GUIDE.md §1.3. In: z (B, z_dim). Out: x_hat
         # (B, 3, 64, 64), every value strictly in (0, 1). The 1024 numbers of fc_dec are a 1x1 image with 1024
-        # channels that the four transposed convs of self.dec grow to 64x64: ReLU between them, a sigmoid
-        # after the last one only.
+        # channels that the four transposed convs of self.dec grow to 64x64: no activation on fc_dec's output,
+        # ReLU between the transposed convs, a sigmoid after the last one only.
         # BEGIN SOLUTION
         h = self.fc_dec(z).view(-1, 1024, 1, 1)
         for i, deconv in enumerate(self.dec):
@@ -67,9 +68,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
     `eps` may be given (tests pass fixed noise); otherwise draw it. Gradients must reach mu and logvar.
     """
     # TODO(1.2): the reparameterisation trick; see IMPLEMENTATION_GUIDE.md §1.2. In: mu, logvar (B, Z) and
-    # optional noise eps (B, Z), drawn here when not given. Out: z (B, Z), a sample of N(mu, sigma^2) written
-    # as a function of eps so that gradients reach mu and logvar. logvar is the log of the variance, not of
-    # sigma.
+    # optional noise eps (B, Z), used as given, else drawn here: a fresh standard normal for every entry, so
+    # the Z dimensions are independent. Out: z (B, Z), a sample of N(mu, sigma^2) written as a function of eps
+    # so that gradients reach mu and logvar. logvar is the log of the variance, not of sigma.
     # BEGIN SOLUTION
     if eps is None:
         eps = torch.randn_like(mu)
