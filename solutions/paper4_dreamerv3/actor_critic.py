@@ -28,7 +28,8 @@ class Actor(nn.Module):
 
     discrete:   a one-hot categorical whose probabilities are 99 % softmax(logits) + 1 % uniform
     continuous: Normal(tanh(mean), std) per action dimension, std = (max - min) * sigmoid(raw + 2) + min,
-                so std lies in [min_std, max_std] = [0.1, 1] (the authors' `normal` with minstd, maxstd)
+                so std lies in [min_std, max_std] = [0.1, 1] (the authors' `normal` with minstd, maxstd);
+                the net's output (..., 2A) is [mean, raw] in that order (its first A numbers are the mean)
     """
 
     def __init__(self, feat_dim: int, action_dim: int, discrete: bool, units: int, layers: int,
