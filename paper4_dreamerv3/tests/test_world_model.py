@@ -231,6 +231,12 @@ def test_steps_sample_with_straight_through_gradients(wm_mod):
                     step="4.5")
         assert_true(s["stoch"].requires_grad, f"the {name}'s stoch carries no gradient: sample it with "
                     "straight-through gradients (onehot_sample).", step="4.5")
+    with seeded(12):
+        post, prior = rssm.obs_step(state, action, embed, sample=False)
+    for name, s in (("prior", prior), ("posterior", post)):
+        mode = bool((s["stoch"].argmax(-1) == s["logits"].argmax(-1)).all())
+        assert_true(mode, f"with sample=False the {name}'s stoch of 400 states is not always the most likely class: "
+                    "pass `sample` on to onehot_sample in both steps.", step="4.5")
 
 
 @pytest.mark.todo("4.5")
@@ -242,7 +248,7 @@ def test_img_step_scales_large_actions_with_a_gradient_free_factor(wm_mod):
     with seeded(13):
         w = torch.randn(1, D)
     big = torch.tensor([[3.0, 0.5]], requires_grad=True)
-    unit = torch.tensor([[1.0, 0.5]], requires_grad=True)
+    unit = torch.tensor([[1.0 - 1e-6, 0.5]], requires_grad=True)  # just inside the bound
     out_big = rssm.img_step(state, big, sample=False)["deter"]
     out_unit = rssm.img_step(state, unit, sample=False)["deter"]
     assert_close(out_big, out_unit, step="4.5", atol=1e-5,
@@ -254,7 +260,7 @@ def test_img_step_scales_large_actions_with_a_gradient_free_factor(wm_mod):
                 "must pass unchanged (divide by max(1, |a|), not by |a|).", step="4.5")
     (g_big,) = torch.autograd.grad((w * out_big).sum(), big)
     (g_unit,) = torch.autograd.grad((w * out_unit).sum(), unit)
-    if float(g_big[0, 0].abs()) < 1e-9 < float(g_unit[0, 0].abs()):
+    if float(g_big[0, 0].abs()) < 1e-9:
         raise AssertionError("no gradient reaches an action beyond the bounds: clamping (or dividing by |a| with its "
                              "gradient) flattens it. Divide by max(1, |a|) *detached*, a gradient-free factor.")
     assert_close(g_big, g_unit * torch.tensor([[1 / 3, 1.0]]), step="4.5", atol=1e-6,
