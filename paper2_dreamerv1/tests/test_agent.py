@@ -211,6 +211,21 @@ def test_update_behavior_steps_only_actor_and_value(agent_mod, small_cfg):
 
 
 @pytest.mark.todo("2.13")
+def test_update_behavior_computes_only_the_gradients_it_uses(agent_mod, small_cfg):
+    """The actor loss reaches the world model and the value model through imagination, but only the actor's
+    gradients are applied: backpropagating into the others' parameters is work thrown away (issue 9 §5)."""
+    _, mine, post = dreamer_pair(agent_mod, small_cfg)
+    for p in mine.wm.parameters():
+        p.grad = None
+    with seeded(5):
+        mine.update_behavior(post)
+    filled = [name for name, p in mine.wm.named_parameters() if p.grad is not None]
+    assert_true(not filled, f"update_behavior filled the world model's gradients ({', '.join(filled[:3])}, ...): "
+                "backpropagate each loss into its own model's parameters only, e.g. "
+                "loss.backward(inputs=list(model.parameters())) (§2.13).", step="2.13")
+
+
+@pytest.mark.todo("2.13")
 def test_update_behavior_clips_each_models_gradient(agent_mod, small_cfg, monkeypatch):
     _, mine, post = dreamer_pair(agent_mod, small_cfg)
     calls: list[tuple[set[int], float]] = []

@@ -23,10 +23,11 @@ MUTATIONS: list[Mutation] = [
              replace="target = returns",
              why="value targets are fixed numbers (eq. 8); their gradient would drag the targets toward the "
                  "predictions"),
-    Mutation(id="actor-optimiser-steps-world-model", step="2.13", file="agent.py",
-             find="self.actor_opt = adam(self.actor.parameters(), cfg.actor_lr)",
-             replace="self.actor_opt = adam([*self.actor.parameters(), *self.wm.parameters()], cfg.actor_lr)",
-             why="the actor's gradients flow through the world model, but only the model loss may change it"),
+    Mutation(id="actor-backward-into-world-model", step="2.13", file="agent.py",
+             find="a_loss.backward(inputs=list(self.actor.parameters()))",
+             replace="a_loss.backward()",
+             why="the actor loss's gradients reach the world model through imagination; computing them is work "
+                 "thrown away (and one optimiser mistake away from changing the model)"),
     Mutation(id="no-reset-at-episode-start", step="2.5", file="rssm.py",
              find="            state = {k: v * mask for k, v in state.items()}\n",
              replace="",
