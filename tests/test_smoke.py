@@ -130,7 +130,8 @@ def test_ctrl_c_keeps_a_checkpoint_that_resumes(trained, tmp_path) -> None:
     chapter, _ = trained
     proc = subprocess.Popen([sys.executable, "-m", f"solutions.{chapter}.train", "--preset", "smoke",
                              "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True,  # a shell's background job (nohup ... &) ignores SIGINT: let the run hear it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not (tmp_path / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
