@@ -39,6 +39,7 @@ from common.config import config_to_dict, make_parser, parse_config
 from common.dreams import draw_dream
 from common.envs import KNOWN_ENVS, env_info, make_env
 from common.logger import RunLogger, plot_curves, read_metrics
+from common.online import budget_spent
 from common.replay import EpisodeReplay
 
 from .config import PRESETS, Config, ablations
@@ -174,8 +175,7 @@ def train_loop(run: Run, log: RunLogger) -> None:
     cfg, p, env = run.cfg, run.progress, run.env
     obs, state, ep_return = None, None, 0.0
     while p["env_steps"] < cfg.steps:
-        if cfg.minutes and run.elapsed() > cfg.minutes * 60:
-            log.write(f"stopping: the {cfg.minutes}-minute budget is spent")
+        if budget_spent(cfg.minutes, run.elapsed(), log):
             break
         if obs is None:
             obs, _ = env.reset()
