@@ -128,7 +128,8 @@ def _spec(env_id: str) -> EnvSpec:
 
 def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: bool = False,
              action_repeat: int = 1, crop: tuple[int, int, int, int] | None = None, seed: int | None = None,
-             render_mode: str | None = None, max_episode_steps: int | None = None) -> gym.Env:
+             render_mode: str | None = None, max_episode_steps: int | None = None,
+             life_loss: bool = False) -> gym.Env:
     """Make a known environment with state or pixel observations.
 
     obs: "state" or "pixels"; None takes the env's own kind (state where it has one, else pixels).
@@ -137,6 +138,8 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
     action_repeat: the same action this many times per step (Atari: AtariPreprocessing's frame skip,
         which also max-pools the last two frames).
     seed: used by the first reset() and for action_space.sample().
+    life_loss: Atari only: a lost life ends the episode (terminated=True), as IRIS trains; the next reset()
+        starts a new game.
     """
     spec = _spec(env_id)
     obs = obs or spec.obs[0]
@@ -144,6 +147,8 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
         raise UnknownEnvError(f"Unknown observation kind {obs!r}; choose one of {', '.join(OBS_KINDS)}.")
     if obs not in spec.obs:
         raise UnknownEnvError(f"{env_id} has only {' and '.join(spec.obs)} observations, not {obs!r}.")
+    if life_loss and not spec.atari:
+        raise ValueError(f"life_loss applies to Atari games only; {env_id} has no lives.")
     pixels = obs == "pixels"
     if pixels and spec.obs[0] == "state":  # pixels come from render()
         if render_mode not in (None, "rgb_array"):
@@ -165,7 +170,7 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
         screen = (native[1], native[0]) if crop else (size, size)  # crop needs the full frame first
         gray_here = grayscale and crop is None  # then it max-pools grayscale frames, as DQN did
         env = AtariPreprocessing(env, frame_skip=action_repeat, screen_size=screen, noop_max=30,
-                                 grayscale_obs=gray_here, grayscale_newaxis=True)
+                                 grayscale_obs=gray_here, grayscale_newaxis=True, terminal_on_life_loss=life_loss)
         grayscale = grayscale and not gray_here
     else:
         env = gym.make(spec.gym_id or env_id, **kwargs)

@@ -115,16 +115,21 @@ class EpisodeReplay:
         """Row index of the oldest step still stored."""
         return self._next if self._size == self.capacity else 0
 
+    def sample_rows(self, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:
+        """The row indices (B, T) of `batch` chunks of `length` consecutive steps (what `sample` reads), for
+        a caller that keeps something per row beside the buffer (chapter 5 caches each frame's tokens)."""
+        if length > self._size:
+            raise ValueError(f"cannot sample sequences of {length} steps from a buffer holding {self._size}.")
+        starts = rng.integers(0, self._size - length + 1, size=batch)  # offsets from the oldest row
+        return (self._oldest() + starts[:, None] + np.arange(length)) % self.capacity  # (B, T)
+
     def sample(self, batch: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """`batch` chunks of `length` consecutive steps, uniformly over the valid start rows.
 
         Returns obs (B, T, *obs_shape) in the stored dtype, action (B, T, A) float32, reward (B, T)
         float32, terminated (B, T) bool, is_first (B, T) bool.
         """
-        if length > self._size:
-            raise ValueError(f"cannot sample sequences of {length} steps from a buffer holding {self._size}.")
-        starts = rng.integers(0, self._size - length + 1, size=batch)  # offsets from the oldest row
-        rows = (self._oldest() + starts[:, None] + np.arange(length)) % self.capacity  # (B, T)
+        rows = self.sample_rows(batch, length, rng)  # (B, T)
         return {
             "obs": self.obs[rows],
             "action": self.action[rows],
