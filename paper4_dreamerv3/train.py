@@ -33,13 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from common.chapter import chapter_name, cli, finish, interrupted, load_modules, parse_use_solution, start_run
-from common.checkpoint import save_checkpoint
+from common.chapter import chapter_name, cli, finish, load_modules, parse_use_solution, save_on_ctrl_c, start_run
 from common.config import config_to_dict, make_parser, parse_config
 from common.dreams import draw_dream
 from common.envs import KNOWN_ENVS, env_info, make_env
-from common.logger import RunLogger, plot_curves, read_metrics
-from common.online import budget_spent
+from common.logger import RunLogger, plot_curves
+from common.online import budget_spent, due, eval_summary, record_eval, save_run
 from common.replay import EpisodeReplay
 
 from .config import PRESETS, Config, ablations
@@ -144,13 +143,10 @@ class Run:
 
     def save(self, name: str = "checkpoint.pt") -> None:
         self.progress["elapsed"], self.t0 = self.elapsed(), time.time()
-        if len(self.replay) and name == "checkpoint.pt":
-            self.replay.save(self.dir / "replay.npz")
-        save_checkpoint(self.dir / name, paper=PAPER, step=self.progress["env_steps"],
-                        config=config_to_dict(self.cfg), agent=self.agent.state_dict(),
-                        progress=dict(self.progress), obs_shape=list(self.info["obs_shape"]),
-                        action_dim=self.info["action_dim"], discrete=self.info["discrete"],
-                        ablate=sorted(ablations(self.cfg)))
+        save_run(self.dir, name, self.replay, paper=PAPER, step=self.progress["env_steps"],
+                 config=config_to_dict(self.cfg), agent=self.agent.state_dict(), progress=dict(self.progress),
+                 obs_shape=list(self.info["obs_shape"]), action_dim=self.info["action_dim"],
+                 discrete=self.info["discrete"], ablate=sorted(ablations(self.cfg)))  # best.pt: no replay
 
     def train(self, updates: int) -> None:
         cfg, sums = self.cfg, {}
@@ -200,22 +196,13 @@ def train_loop(run: Run, log: RunLogger) -> None:
                 log.write(f"prefill done ({len(run.replay)} steps); {cfg.pretrain} pretraining updates")
                 run.train(cfg.pretrain)
                 p["pretrained"], p["last_train"] = 1, p["env_steps"]
-            elif p["env_steps"] - p["last_train"] >= cfg.train_every:
+            elif due(p, "last_train", cfg.train_every):
                 run.train(1)
-                p["last_train"] = p["env_steps"]
-        if run.last_metrics and p["env_steps"] - p["last_log"] >= cfg.log_every:
-            p["last_log"] = p["env_steps"]
+        if run.last_metrics and due(p, "last_log", cfg.log_every):
             log.log(p["env_steps"], updates=p["updates"], minutes=run.elapsed() / 60, **run.last_metrics)
-        if p["env_steps"] - p["last_eval"] >= cfg.eval_every and p["pretrained"]:
-            p["last_eval"] = p["env_steps"]
+        if p["pretrained"] and due(p, "last_eval", cfg.eval_every):
             score, _ = run.evaluate()
-            log.log(p["env_steps"], eval_return=score, minutes=run.elapsed() / 60)
-            log.write(f"step {p['env_steps']}: eval return {score:.1f} ({run.elapsed() / 60:.1f} min, "
-                      f"{p['updates']} updates)")
-            if score > p["best_eval"]:  # keep the best-evaluated agent: late updates can undo a good policy
-                p["best_eval"], p["best_step"] = score, p["env_steps"]
-                run.save("best.pt")
-            run.save()
+            record_eval(log, p, score, run.elapsed() / 60, run.save)  # best.pt when it is the best so far
 
 
 def wrap_up(run: Run) -> dict[str, Any]:
@@ -227,12 +214,8 @@ def wrap_up(run: Run) -> dict[str, Any]:
                     title=f"DreamerV3 on {cfg.env} ({cfg.obs}{', ablate ' + cfg.ablate if cfg.ablate else ''})")
     score, episode = run.evaluate()
     path = draw_dream(run.agent.wm, episode, run.dir / "dream", env_id=cfg.env)
-    records = read_metrics(metrics) if metrics.exists() else []
     return {"run_dir": str(run.dir), "env": cfg.env, "obs": cfg.obs, "ablate": sorted(ablations(cfg)),
-            "minutes": round(run.elapsed() / 60, 2), "env_steps": run.progress["env_steps"],
-            "updates": run.progress["updates"], "final_eval": score, "best_eval": run.progress["best_eval"],
-            "best_step": run.progress["best_step"],
-            "evals": [r["eval_return"] for r in records if "eval_return" in r], "dream": str(path)}
+            "minutes": round(run.elapsed() / 60, 2), **eval_summary(run.dir, run.progress, score), "dream": str(path)}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -245,15 +228,11 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"run folder: {run_dir}  ({cfg.env}, {cfg.obs}, {cfg.steps} env steps, ablate: {cfg.ablate or 'none'}, "
           f"torch threads {torch.get_num_threads()})")
     log = RunLogger(run_dir, total=cfg.steps, initial=run.progress["env_steps"], desc="dreamerv3")
-    try:
+    with log, save_on_ctrl_c(run_dir, run.save):  # the bar closes in any case; Ctrl-C saves a checkpoint
         train_loop(run, log)
         run.save()
         summary = wrap_up(run)
         run.save()
-    except KeyboardInterrupt:
-        interrupted(run_dir, run.save)
-    finally:
-        log.close()
     finish(run_dir, summary, __package__, run.elapsed() / 60, " (the last agent, or the best-evaluated one)",
            ("checkpoint.pt", "best.pt"))
     return run_dir
