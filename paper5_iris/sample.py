@@ -42,7 +42,7 @@ def dream_step(model: WorldModel, cache: Cache, action: torch.Tensor, temperatur
         raise ValueError(f"the dream is longer than the world model's context ({model.max_blocks} blocks): "
                          "shorten the horizon or raise max_blocks")
     # TODO(5.11): feed the action, read reward and end, then sample and feed the K frame tokens one by one
-    # (use sample_class; guide 5.11).
+    # (draw with sample_class); returns as the docstring says. See IMPLEMENTATION_GUIDE.md §5.11.
     raise NotImplementedError("TODO(5.11): feed the action, read reward and end, then sample and feed...")
 
 

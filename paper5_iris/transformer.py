@@ -21,8 +21,9 @@ Cache = list  # one (keys, values) pair per layer, each (B, heads, seen, d), or 
 def causal_mask(queries: int, keys: int, device: torch.device | None = None) -> torch.Tensor:
     """(queries, keys) bool, True where attention is allowed. The queries are the *last* `queries` of the
     `keys` positions (keys - queries of them come from the cache): query i sits at position keys - queries + i."""
-    # TODO(5.5): each query may see every key up to and including its own position, none after (guide 5.5).
-    raise NotImplementedError("TODO(5.5): each query may see every key up to and including its own...")
+    # TODO(5.5): a bool (queries, keys) mask, True where the query (one of the last `queries` positions) may see
+    # the key: every key up to and including its own position. See IMPLEMENTATION_GUIDE.md §5.5.
+    raise NotImplementedError("TODO(5.5): a bool (queries, keys) mask, True where the query (one of the...")
 
 
 class SelfAttention(nn.Module):
@@ -42,7 +43,7 @@ class SelfAttention(nn.Module):
         B, L, E = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, E // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, L, d) each
         # TODO(5.6): put the cached keys and values before the new ones, attend with the causal mask, merge the
-        # heads back to (B, L, E) (guide 5.6).
+        # heads back to (B, L, E). See IMPLEMENTATION_GUIDE.md §5.6.
         raise NotImplementedError("TODO(5.6): put the cached keys and values before the new ones, attend...")
 
 
@@ -57,7 +58,8 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """x (B, L, E) -> (B, L, E) and this layer's new cache."""
-        # TODO(5.7): the pre-LN residual block: attention on the normalised input, then the MLP (guide 5.7).
+        # TODO(5.7): the pre-LN residual block: attention on the normalised input, then the MLP on the
+        # normalised result, each added to the stream. See IMPLEMENTATION_GUIDE.md §5.7.
         raise NotImplementedError("TODO(5.7): the pre-LN residual block: attention on the normalised...")
 
 

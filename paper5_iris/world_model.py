@@ -47,7 +47,8 @@ class WorldModel(nn.Module):
         """ids (B, L) long: the tokens at positions start .. start + L - 1 of the sequence -> (B, L, E).
 
         Whether an id is a frame token or an action follows from its position alone (the last of each 17)."""
-        # TODO(5.8): look each id up in the table its position calls for, add the position's embedding (guide 5.8).
+        # TODO(5.8): look each id up in the table its position calls for, add the position's embedding.
+        # See IMPLEMENTATION_GUIDE.md §5.8.
         raise NotImplementedError("TODO(5.8): look each id up in the table its position calls for, add...")
 
     def forward(self, ids: torch.Tensor, cache: Cache | None = None) -> tuple[dict[str, torch.Tensor], Cache]:
@@ -75,8 +76,9 @@ def targets(tokens: torch.Tensor, rewards: torch.Tensor, ends: torch.Tensor
     tokens (B, T + 1, K): the frames of the T steps and the frame after the last; rewards, ends (B, T).
     Returns obs targets (B, T, K + 1) long (IGNORE where a position predicts no frame token),
     reward classes (B, T) long in {0, 1, 2} and end targets (B, T) long in {0, 1}, for the action positions."""
-    # TODO(5.9): line up each position with the token that follows it; sign(r) + 1 (guide 5.9).
-    raise NotImplementedError("TODO(5.9): line up each position with the token that follows it; sign(r)...")
+    # TODO(5.9): line up each position with the token that follows it; reward classes from the sign.
+    # See IMPLEMENTATION_GUIDE.md §5.9.
+    raise NotImplementedError("TODO(5.9): line up each position with the token that follows it; reward...")
 
 
 def world_model_loss(model: WorldModel, tokens: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
@@ -88,7 +90,8 @@ def world_model_loss(model: WorldModel, tokens: torch.Tensor, actions: torch.Ten
     B, T = actions.shape
     out, _ = model(interleave(tokens[:, :-1], actions))
     obs_t, reward_t, end_t = targets(tokens, rewards, ends)
-    # TODO(5.10): read each head at its positions, drop the masked steps, three cross-entropies (guide 5.10).
+    # TODO(5.10): read each head at its positions, drop the masked steps, three cross-entropies.
+    # See IMPLEMENTATION_GUIDE.md §5.10.
     raise NotImplementedError("TODO(5.10): read each head at its positions, drop the masked steps, three...")
 
 

@@ -46,7 +46,8 @@ class ActorCritic(nn.Module):
 def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, gamma: float,
                    lam: float) -> torch.Tensor:
     """rewards, ends (B, H); values (B, H + 1) -> lambda-returns G (B, H), computed backwards from G_H = V_H."""
-    # TODO(5.12): the recursion in the docstring at the top, from the last step back (guide 5.12).
+    # TODO(5.12): G (B, H) by the recursion at the top of this file, from G_H = V_H back to G_0; an imagined end
+    # stops the bootstrap. See IMPLEMENTATION_GUIDE.md §5.12.
     # BEGIN SOLUTION
     last, out = values[:, -1], []
     for t in reversed(range(rewards.shape[1])):
@@ -65,7 +66,8 @@ def actor_critic_loss(logits: torch.Tensor, actions: torch.Tensor, values: torch
                       weights: torch.Tensor, entropy_scale: float) -> dict[str, torch.Tensor]:
     """logits (B, H, A), actions (B, H) long, values (B, H + 1), returns and weights (B, H) ->
     {"loss", "actor", "value", "entropy"}: weighted means over the B x H imagined steps."""
-    # TODO(5.13): REINFORCE with the value as baseline, an entropy bonus, and the value regression (guide 5.13).
+    # TODO(5.13): the dict of four scalars above: REINFORCE with the value as baseline and an entropy bonus, the
+    # value regression onto the returns, each a w-weighted mean over B x H. See IMPLEMENTATION_GUIDE.md §5.13.
     # BEGIN SOLUTION
     logp = logits.log_softmax(-1)  # (B, H, A)
     chosen = logp.gather(-1, actions[..., None]).squeeze(-1)  # (B, H)

@@ -85,7 +85,7 @@ PRESETS: dict[str, dict] = {
                   tokenizer_updates=2, world_model_updates=2, actor_critic_updates=2, vocab=16, code_dim=8,
                   channels=8, restart_every=2, tokenizer_batch=8, embed=16, layers=1, heads=2, max_blocks=4,
                   world_model_batch=2, ac_channels=(4, 4, 8, 8), lstm=16, burn_in=2, horizon=3,
-                  actor_critic_batch=2, eval_every=2, eval_episodes=1, report_frames=40),
+                  actor_critic_batch=2, eval_every=1, eval_episodes=1, report_frames=40),
     # a 2-core laptop, <= 120 minutes on Breakout (docs/results/paper5_iris.md): the paper's schedule over 100
     # epochs (20k agent steps) with fewer, smaller updates; a 3-layer GPT of width 128 over 11 blocks; 10-step dreams
     "cpu": dict(epochs=100, collect=200, tokenizer_start=2, world_model_start=8, actor_critic_start=20,

@@ -19,7 +19,8 @@ from torch import nn
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """The index of the nearest code for each vector. z (..., D), codebook (N, D) -> tokens (...) long."""
-    # TODO(5.1): squared distances ||z||^2 + ||e||^2 - 2 z.e to every code, then the closest (guide 5.1).
+    # TODO(5.1): the index of the closest code (squared distance) for every vector of z.
+    # See IMPLEMENTATION_GUIDE.md §5.1.
     # BEGIN SOLUTION
     flat = z.reshape(-1, z.shape[-1])  # (M, D)
     dist = flat.pow(2).sum(-1, keepdim=True) + codebook.pow(2).sum(-1) - 2 * flat @ codebook.t()  # (M, N)
@@ -29,7 +30,8 @@ def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 
 def straight_through(z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """z_q: the value of `codes`, the gradient of `z`. Both (..., D)."""
-    # TODO(5.2): forward = the codes, backward = identity into z (guide 5.2).
+    # TODO(5.2): the value of the codes, the gradient of z: the decoder's gradient reaches the encoder
+    # unchanged and none reaches the codes. See IMPLEMENTATION_GUIDE.md §5.2.
     # BEGIN SOLUTION
     return z + (codes - z).detach()
     # END SOLUTION
@@ -37,7 +39,8 @@ def straight_through(z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
 
 def vq_losses(z: torch.Tensor, codes: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(codebook loss, commitment loss), scalars: the codes move to z; z is held near its codes (weight beta)."""
-    # TODO(5.3): two mean squared errors with a stop-gradient on opposite sides (guide 5.3).
+    # TODO(5.3): (codebook loss, commitment loss), two scalar mean squared errors between z and the codes that
+    # train opposite sides, beta on the commitment. See IMPLEMENTATION_GUIDE.md §5.3.
     # BEGIN SOLUTION
     codebook = (z.detach() - codes).pow(2).mean()
     commitment = beta * (z - codes.detach()).pow(2).mean()
@@ -51,8 +54,10 @@ def restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z: torch.Te
     """Move every code with counts == 0 onto a random encoder output; returns how many moved.
 
     codebook (N, D) is changed in place; counts (N,) how often each code was picked since the last restart;
-    z (M, D) recent encoder outputs (the same space as the codes)."""
-    # TODO(5.4): find the unused codes, copy randomly drawn rows of z into them (guide 5.4).
+    z (M, D) recent encoder outputs (the same space as the codes). Nothing moves (returns 0) when no code
+    is dead or z is empty (M = 0: no batch seen yet)."""
+    # TODO(5.4): every unused code jumps onto a randomly drawn row of z (draws from `generator`); returns how
+    # many moved. See IMPLEMENTATION_GUIDE.md §5.4.
     # BEGIN SOLUTION
     dead = (counts == 0).nonzero().squeeze(-1)  # (n_dead,)
     if len(dead) == 0 or len(z) == 0:
