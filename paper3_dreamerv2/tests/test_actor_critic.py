@@ -119,7 +119,8 @@ def test_actor_loss_by_hand():
     want = -((1.0 * (-1.0 * 2.0 + 0.1 * 0.5)) + 0.5 * (-2.0 * -1.0 + 0.1 * 1.0)) / 2
     got = f(logp, ent, tgt, base, w, 1.0, 0.1)
     if torch.allclose(torch.as_tensor(got, dtype=torch.float32), torch.tensor(-want), atol=1e-5):
-        raise AssertionError("the actor loss has the wrong sign: the optimiser minimises, so loss = -mean(w * objective).")
+        raise AssertionError("the actor loss has the wrong sign: the optimiser minimises, so "
+                             "loss = -mean(w * objective).")
     no_base = -((1.0 * (-1.0 * 3.0 + 0.1 * 0.5)) + 0.5 * (-2.0 * 1.0 + 0.1 * 1.0)) / 2
     if torch.allclose(torch.as_tensor(got, dtype=torch.float32), torch.tensor(no_base), atol=1e-5):
         raise AssertionError("the REINFORCE term uses the return itself: subtract the critic's baseline, "

@@ -168,7 +168,8 @@ def test_update_behavior_steps_only_actor_and_critic(agent_mod, small_cfg):
             for name in ("wm", "actor", "critic", "target_critic")}
     mine.updates = 1
     mine.update_behavior(post, data["terminated"])
-    changed = {name: any(not torch.equal(a, b) for a, b in zip(snap[name], getattr(mine, name).parameters()))
+    changed = {name: any(not torch.equal(a, b)
+                         for a, b in zip(snap[name], getattr(mine, name).parameters(), strict=True))
                for name in snap}
     assert_true(not changed["wm"], "update_behavior changed the world model: only its own loss may (step the actor "
                 "and critic optimisers only).", step="3.13")
@@ -180,7 +181,7 @@ def test_update_behavior_steps_only_actor_and_critic(agent_mod, small_cfg):
     before = [v.clone() for v in mine.critic.state_dict().values()]
     mine.update_behavior(post, data["terminated"])
     slow = list(mine.target_critic.state_dict().values())
-    same = any(all(torch.equal(a, b) for a, b in zip(critic, slow))
+    same = any(all(torch.equal(a, b) for a, b in zip(critic, slow, strict=True))
                for critic in (before, list(mine.critic.state_dict().values())))
     assert_true(same, f"at update {mine.updates - 1} (a multiple of target_every) the target critic must be copied "
                 "from the critic: call update_target with the agent's update count.", step="3.13")

@@ -1,1 +1,1 @@
-"""Genie — not written yet; see README.md."""
+"""Genie (Bruce et al., 2024): spatiotemporal transformer, video tokenizer, latent actions, MaskGIT dynamics."""
