@@ -158,6 +158,7 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
 
     if render_mode != "human":  # off-screen: no window, so no "XDG_RUNTIME_DIR not set" from pygame's SDL
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")  # else SDL swallows SIGTERM: `kill` would not stop a run
     kwargs: dict[str, Any] = dict(spec.kwargs, render_mode=render_mode)
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps  # gym.make wraps it in TimeLimit

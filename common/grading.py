@@ -126,6 +126,31 @@ def _import(name: str, where: str) -> ModuleType:
 # ---------------------------------------------------------------- helpers for graded tests
 
 
+def wired(monkeypatch: pytest.MonkeyPatch, dotted: str, siblings: Sequence[str] = ()) -> ModuleType:
+    """Your module `dotted` (e.g. "paper4_dreamerv3.agent"), with the names it imported from its chapter's
+    `siblings` (e.g. ("world_model",)) pointed at the reference's, so a mistake in an earlier step does not
+    fail this one too."""
+    mod = target(dotted)
+    for sibling in siblings:
+        ref = reference(f"{dotted.split('.')[0]}.{sibling}")
+        for name in dir(ref):
+            own = getattr(getattr(ref, name), "__module__", "") == ref.__name__
+            if not name.startswith("_") and hasattr(mod, name) and own:
+                monkeypatch.setattr(mod, name, getattr(ref, name))
+    return mod
+
+
+def borrow(monkeypatch: pytest.MonkeyPatch, dotted: str, names: Sequence[str], cls: str | None = None) -> ModuleType:
+    """Your module `dotted` with `names` (functions, or methods of its class `cls`) pointed at the reference's,
+    so that a test of one step runs with the reference's version of the other steps of the same file."""
+    mod, ref = target(dotted), reference(dotted)
+    owner, ref_owner = (mod, ref) if cls is None else (getattr(mod, cls), getattr(ref, cls))
+    if owner is not ref_owner:
+        for name in names:
+            monkeypatch.setattr(owner, name, getattr(ref_owner, name))
+    return mod
+
+
 @contextmanager
 def seeded(seed: int = 0) -> Iterator[None]:
     """Seed torch, numpy and random inside the block; restore their previous states after it."""

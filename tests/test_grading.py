@@ -19,10 +19,13 @@ from common.grading import (
     assert_finite,
     assert_shape,
     assert_true,
+    borrow,
     copy_weights,
+    reference,
     seeded,
     target,
     use_target,
+    wired,
 )
 from tests.demo import DEMO, make_demo_repo, run_pytest
 
@@ -114,6 +117,18 @@ def test_seeded_is_reproducible_and_restores_state() -> None:
         b = torch.randn(3), np.random.rand(), random.random()
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
     assert torch.equal(torch.rand(1), after)  # the outer stream goes on as if nothing happened
+
+
+def test_wired_and_borrow_point_names_at_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    agent = wired(monkeypatch, "paper4_dreamerv3.agent", ("world_model",))
+    ref_wm = reference("paper4_dreamerv3.world_model")
+    assert agent is target("paper4_dreamerv3.agent")
+    assert agent.WorldModel is ref_wm.WorldModel and agent.preprocess_obs is ref_wm.preprocess_obs
+    assert agent.imagine is target("paper4_dreamerv3.actor_critic").imagine  # not a listed sibling: untouched
+    symlog = borrow(monkeypatch, "paper4_dreamerv3.symlog", ("symexp",))
+    assert symlog.symexp is reference("paper4_dreamerv3.symlog").symexp
+    monkeypatch.undo()  # the test's end: your own names come back
+    assert agent.WorldModel is target("paper4_dreamerv3.world_model").WorldModel
 
 
 def test_target_folder_loads_under_an_alias(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from common.grading import reference, target
+from common.grading import borrow, reference, target, wired  # noqa: F401 (borrow, wired: for the tests)
 
 CHAPTER = "paper5_iris"
 
@@ -28,27 +28,3 @@ def no_noise(monkeypatch):
         for mod in {target(f"{CHAPTER}.{name}"), reference(f"{CHAPTER}.{name}")}:
             if hasattr(mod, "sample_class"):
                 monkeypatch.setattr(mod, "sample_class", lambda logits, temperature=1.0: logits.argmax(-1))
-
-
-def wired(monkeypatch, dotted: str, siblings: tuple[str, ...]):
-    """Your module `dotted`, with the names it imported from `siblings` pointed at the reference's, so a
-    mistake in an earlier step does not fail this one too."""
-    mod = target(dotted)
-    for sibling in siblings:
-        ref = reference(f"{CHAPTER}.{sibling}")
-        for name in dir(ref):
-            own = getattr(getattr(ref, name), "__module__", "") == ref.__name__
-            if not name.startswith("_") and hasattr(mod, name) and own:
-                monkeypatch.setattr(mod, name, getattr(ref, name))
-    return mod
-
-
-def borrow(monkeypatch, dotted: str, names: tuple[str, ...], cls: str | None = None):
-    """Your module `dotted` with `names` (functions, or methods of its class `cls`) pointed at the reference's,
-    so that a test of one step runs with the reference's version of the other steps of the same file."""
-    mod, ref = target(dotted), reference(dotted)
-    owner, ref_owner = (mod, ref) if cls is None else (getattr(mod, cls), getattr(ref, cls))
-    if owner is not ref_owner:
-        for name in names:
-            monkeypatch.setattr(owner, name, getattr(ref_owner, name))
-    return mod
