@@ -29,9 +29,9 @@ class Config:
     steps: int = 300_000  # updates of all three stages together (ours)
     tokenizer_share: float = 0.3  # the first 30% of the steps train the tokenizer
     lam_share: float = 0.2  # the next 20% the latent action model; the rest the dynamics
-    batch: int = 48  # clips per update
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
+    batch: int = 48  # clips per update (ours: the paper's batch sizes are for TPU pods, 512 for the 11B dynamics)
+    lr: float = 3e-4  # AdamW peak learning rate of the paper's tokenizer optimiser (appendix); it also warms up
+    weight_decay: float = 1e-4  # (appendix) and decays the rate by a cosine; we keep it constant (ours)
     grad_clip: float = 1.0
     # spatiotemporal transformer (§2.1), shared sizes
     embed: int = 512
