@@ -47,6 +47,7 @@ class Bench:
     modules: list[nn.Module] = field(default_factory=list)  # for the parameter count
     act_label: str = "acting step"
     note: str = ""
+    parts: dict[str, Callable[[], None]] = field(default_factory=dict)  # components of an update, timed alone
 
 
 def time_calls(fn: Callable[[], None], budget_s: float, repeats: int | None = None,
@@ -165,14 +166,19 @@ def _time_bench(bench: Bench, budget_s: float, repeats: int | None) -> dict[str,
 "torch_threads": torch.get_num_threads(), "act_label": bench.act_label,
                               "note": bench.note}
     for name, fn in (("update", bench.update), ("act", bench.act)):
-        if fn is None:
-            continue
-        cpu: list[float] = []
-        times = time_calls(fn, budget_s, repeats, cpu=cpu)
-        q25, median, q75 = np.quantile(times, [0.25, 0.5, 0.75])
-        result[name] = {"median_s": float(median), "q25_s": float(q25), "q75_s": float(q75),
-                        "repeats": len(times), "cpu_median_s": float(np.median(cpu))}
+        if fn is not None:
+            result[name] = _timed(fn, budget_s, repeats)
+    if bench.parts:
+        result["parts"] = {name: _timed(fn, budget_s / 2, repeats) for name, fn in bench.parts.items()}
     return result
+
+
+def _timed(fn: Callable[[], None], budget_s: float, repeats: int | None) -> dict[str, Any]:
+    cpu: list[float] = []
+    times = time_calls(fn, budget_s, repeats, cpu=cpu)
+    q25, median, q75 = np.quantile(times, [0.25, 0.5, 0.75])
+    return {"median_s": float(median), "q25_s": float(q25), "q75_s": float(q75), "repeats": len(times),
+            "cpu_median_s": float(np.median(cpu))}
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -187,6 +193,9 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"  {'gradient update':<{w}} {u['median_s']:.4f} s   "
                      f"(IQR {u['q25_s']:.4f}-{u['q75_s']:.4f} s, {u['repeats']} repeats; "
                      f"CPU time {u['cpu_median_s']:.4f} s)")
+    for name, u in result.get("parts", {}).items():
+        lines.append(f"    {name:<{w - 2}} {u['median_s']:.4f} s   (IQR {u['q25_s']:.4f}-{u['q75_s']:.4f} s, "
+                     f"{u['repeats']} repeats; CPU time {u['cpu_median_s']:.4f} s)")
     if "act" in result:
         a = result["act"]
         lines.append(f"  {result['act_label']:<{w}} {1e3 * a['median_s']:.3f} ms  "

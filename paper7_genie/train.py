@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # `python train.py` from inside the folder
     __package__ = package_of(__file__)
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -205,19 +206,31 @@ def make_bench(cfg: Config):
     data = record(cfg.env, 2, cfg.size, cfg.action_repeat, cfg.seed, show=False)
     clips = Clips(data, cfg.seq_len)
     model = Genie(cfg, data["frames"].shape[-1])
-    opt = torch.optim.AdamW(model.dynamics.parameters(), lr=cfg.lr)
     rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
     frames, _ = clips.sample(cfg.batch, rng)
     prompt, codes = frames[:1, 0], torch.zeros(1, 1, dtype=torch.long)
 
-    def step() -> None:
-        tokens, actions = model.tokenizer.encode(frames), model.lam.vectors(model.lam.infer(frames))
-        opt.zero_grad()
-        model.dynamics.loss(tokens, actions, cfg.mask_min, gen)["loss"].backward()
-        opt.step()
+    def stage(module: torch.nn.Module, loss: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr)
 
-    return Bench(update=step, act=lambda: model.rollout(prompt, codes, generator=gen), modules=[model],
-                 act_label="generated frame (MaskGIT)", note=f"{cfg.maskgit_steps} MaskGIT steps per frame")
+        def step() -> None:
+            opt.zero_grad()
+            loss().backward()
+            opt.step()
+        return step
+
+    def dynamics_loss() -> torch.Tensor:
+        with torch.no_grad():
+            tokens, actions = model.tokenizer.encode(frames), model.lam.vectors(model.lam.infer(frames))
+        return model.dynamics.loss(tokens, actions, cfg.mask_min, gen)["loss"]
+
+    parts = {"tokenizer update": stage(model.tokenizer, lambda: model.tokenizer.loss(frames)["loss"]),
+             "latent-action update": stage(model.lam, lambda: model.lam.loss(frames, cfg.information)["loss"]),
+             "dynamics update": stage(model.dynamics, dynamics_loss)}
+    return Bench(update=parts["dynamics update"], act=lambda: model.rollout(prompt, codes, generator=gen),
+                 modules=[model], parts=parts, act_label="generated frame (MaskGIT)",
+                 note=f"update = one dynamics update of {cfg.batch} clips of {cfg.seq_len} frames (the longest "
+                      f"stage); {cfg.maskgit_steps} MaskGIT steps per frame")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -10,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from common.bench import count_parameters, main, run_bench, time_calls
+from common.bench import count_parameters, format_report, main, run_bench, time_calls
 
 CONFIG = '''
 from dataclasses import dataclass
@@ -88,6 +89,24 @@ def test_main_prints_a_report_and_writes_json(chapter, tmp_path, capsys):
     assert re.search(r"parameters +3\n", text) and "peak memory" in text and "note: a fake" in text
     data = json.loads(out.read_text())
     assert data["parameters"] == 3 and data["update"]["repeats"] == 3
+
+
+def test_parts_are_timed_on_their_own_and_reported_under_the_update(chapter, capsys):
+    train = importlib.import_module(f"{chapter}.train")
+    original = train.make_bench
+
+    def with_parts(cfg):
+        bench = original(cfg)
+        bench.parts = {"first half": bench.update, "second half": bench.act}
+        return bench
+
+    train.make_bench = with_parts
+    result = run_bench(chapter, preset="cpu", target="student", repeats=3, budget_s=0.05)
+    assert list(result["parts"]) == ["first half", "second half"]
+    assert all(r["repeats"] == 3 and r["median_s"] > 0 for r in result["parts"].values())
+    lines = format_report(result).splitlines()
+    at = next(i for i, line in enumerate(lines) if "gradient update" in line)
+    assert lines[at + 1].lstrip().startswith("first half") and lines[at + 2].lstrip().startswith("second half")
 
 
 def test_unknown_paper_is_one_sentence():

@@ -265,16 +265,28 @@ def make_bench(cfg: Config):
         if term or trunc:
             holder["obs"], holder["state"] = env.reset()[0], None
 
-    def update() -> None:
+    def tokenizer() -> None:
         agent.update_tokenizer(replay.obs[rng.integers(0, len(replay), cfg.tokenizer_batch)])
+
+    def world_model() -> None:
         rows = replay.sample_rows(cfg.world_model_batch, T, rng)
         tokens = agent.tokenizer.encode(mods["agent"].to_frames(replay.obs[rows]))
         agent.update_world_model(tokens, replay.action[rows], replay.reward[rows], replay.terminated[rows],
                                  np.zeros_like(replay.is_first[rows]))
+
+    def actor_critic() -> None:  # most of it is imagination: the dreams the agent learns from
         rows = replay.sample_rows(cfg.actor_critic_batch, cfg.burn_in + 1, rng)
         agent.update_actor_critic(replay.obs[rows], np.zeros_like(replay.is_first[rows]))
 
-    return Bench(update=update, act=act, modules=[agent.tokenizer, agent.wm, agent.ac],
+    parts = {"tokenizer update": tokenizer, "world-model update": world_model,
+             "actor-critic update (imagination)": actor_critic}
+
+    def update() -> None:
+        for part in parts.values():
+            part()
+
+    return Bench(update=update, act=act, parts=parts,
+                 modules=[agent.tokenizer, agent.wm, agent.ac],
                  act_label="acting step (tokenizer encode + decode + actor-critic, batch 1, + env step)",
                  note=f"update = one tokenizer update ({cfg.tokenizer_batch} frames) + one world-model update "
                       f"({cfg.world_model_batch} x {cfg.max_blocks} blocks) + one actor-critic update "
