@@ -18,17 +18,20 @@ def _figure(cols: int):
     return fig, fig.subplots(1, cols)
 
 
-def draw_returns(task: Task, by_chapter: dict[str, list[Curve]], path: Path) -> None:
+def draw_returns(task: Task, by_chapter: dict[str, list[Curve]], path: Path, title: str = "") -> None:
+    """Mean ± std over seeds of each group's curves; a group is a chapter (its name and colour), or any label
+    (the ablations of one chapter: the colours go in order)."""
     fig, axes = _figure(2)
-    for paper, curves in by_chapter.items():
+    for i, (group, curves) in enumerate(by_chapter.items()):
+        hue = color(group) if group in SHORT else f"C{i}"
         for ax, key in ((axes[0], "env_step"), (axes[1], "wall_minutes")):
             pairs = [(c, normalised(c)) for c in curves]
             usable = [(c, y) for c, y in pairs if y is not None and all(v is not None for v in getattr(c, key))]
             if not usable:
                 continue
             x, mean, std = aggregate([getattr(c, key) for c, _ in usable], [y for _, y in usable])
-            ax.plot(x, mean, color=color(paper), lw=1.6, label=f"{SHORT.get(paper, paper)} ({seeds(len(usable))})")
-            ax.fill_between(x, mean - std, mean + std, color=color(paper), alpha=0.2, lw=0)
+            ax.plot(x, mean, color=hue, lw=1.6, label=f"{SHORT.get(group, group)} ({seeds(len(usable))})")
+            ax.fill_between(x, mean - std, mean + std, color=hue, alpha=0.2, lw=0)
     ylabel = "human-normalised score" if task.key == "atari" else "evaluation return"
     for ax, xlabel in zip(axes, ("env steps", "wall-clock minutes (the run's own clock)"), strict=True):
         ax.set_xlabel(xlabel)
@@ -40,7 +43,7 @@ def draw_returns(task: Task, by_chapter: dict[str, list[Curve]], path: Path) -> 
         if task.bar is not None:
             ax.axhline(task.bar, color="gray", ls=":", lw=1, label=f"bar ({task.bar:g})")
         ax.legend(fontsize=8)
-    fig.suptitle(f"{task.title}: mean ± std over seeds")
+    fig.suptitle(f"{title or task.title}: mean ± std over seeds")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
 

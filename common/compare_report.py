@@ -123,9 +123,37 @@ def _task_sections(inputs: Inputs, figures: Path | None) -> list[str]:
             lines.append("| " + " | ".join(_row(task, paper, by_chapter.get(paper, []),
                                                 inputs.results.get(paper))) + " |")
         lines.append("")
-    if inputs.ablations:
-        lines += [f"{len(inputs.ablations)} curve(s) of ablations (a chapter's agent with a trick switched off) are "
-                  "left out of these plots; the chapters' results pages discuss them.", ""]
+        lines += _ablations(inputs, task, by_chapter, figures)
+    return lines
+
+
+def _ablations(inputs: Inputs, task: Task, by_chapter: dict[str, list[Curve]], figures: Path | None) -> list[str]:
+    """Per chapter with ablation curves on `task`: the full method beside each trick switched off."""
+    variants: dict[str, dict[str, list[Curve]]] = {}
+    for c in inputs.ablations:
+        if task.matches(c.env, c.obs):
+            variants.setdefault(c.chapter, {}).setdefault(c.variant, []).append(c)
+    lines: list[str] = []
+    for paper, groups in sorted(variants.items()):
+        groups = {"full method": by_chapter.get(paper, []), **dict(sorted(groups.items()))}
+        name = f"comparison/ablations_{paper}_{task.slug}.png"
+        if figures is not None:
+            draw_returns(task, groups, figures / Path(name).name, f"{SHORT.get(paper, paper)} on {task.title}")
+        lines += [f"#### {SHORT.get(paper, paper)}: ablations on this task ([{paper}]({paper}.md) discusses them)", "",
+                  f"![{SHORT.get(paper, paper)} ablations on {task.title}]({name})", "",
+                  "| variant | curves | last evaluation (mean ± std over seeds) | env steps to the bar |",
+                  "|---|---|---|---|"]
+        for label, curves in groups.items():
+            if not curves:
+                lines.append(f"| {label} | {NOT} (no curve) | {NOT} | {NOT} |")
+                continue
+            finals = [y[-1] for y in (normalised(c) for c in curves) if y]
+            hits = [h for h in (to_bar(c, task.bar) for c in curves) if h] if task.bar is not None else []
+            steps = [h[0] for h in hits if h[0] is not None]
+            reach = (f"{_k(float(np.mean(steps)))} ({len(hits)}/{seeds(len(curves))})" if steps else
+                     "no bar" if task.bar is None else f"not reached (0/{seeds(len(curves))})")
+            lines.append(f"| {label} | {seeds(len(curves))} | {_pm(finals) if finals else NOT} | {reach} |")
+        lines.append("")
     return lines
 
 
