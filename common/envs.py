@@ -46,6 +46,7 @@ class EnvSpec:
     gym_id: str | None = None  # the id to pass to gym.make when it differs from ours
     kwargs: dict[str, Any] = field(default_factory=dict)
     atari: bool = False
+    rendered: bool = False  # its pixels come from render(): its own observation is not an image (FrozenLake's cell)
 
 
 KNOWN_ENVS: dict[str, EnvSpec] = {
@@ -58,6 +59,9 @@ KNOWN_ENVS: dict[str, EnvSpec] = {
                               ("state", "pixels")),
     "LunarLanderContinuous-v3": EnvSpec("LunarLander with 2 continuous throttles", ("state", "pixels"),
                                         gym_id="LunarLander-v3", kwargs={"continuous": True}),
+    "FrozenLake-v1": EnvSpec("walk a 4x4 frozen lake to the goal past the holes; 4 discrete moves (not slippery, "
+                             "so each move is seen in the next frame)", ("pixels",), kwargs={"is_slippery": False},
+                             rendered=True),
     "ALE/Pong-v5": EnvSpec("Atari Pong from 210x160 pixels, 6 discrete actions", ("pixels",), atari=True),
     "ALE/Breakout-v5": EnvSpec("Atari Breakout from 210x160 pixels, 4 discrete actions", ("pixels",),
                                atari=True),
@@ -150,7 +154,7 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
     if life_loss and not spec.atari:
         raise ValueError(f"life_loss applies to Atari games only; {env_id} has no lives.")
     pixels = obs == "pixels"
-    if pixels and spec.obs[0] == "state":  # pixels come from render()
+    if pixels and (spec.obs[0] == "state" or spec.rendered):  # pixels come from render()
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"obs='pixels' renders frames itself, so render_mode must be None or "
                              f"'rgb_array', not {render_mode!r}.")
@@ -179,7 +183,7 @@ def make_env(env_id: str, *, obs: str | None = None, size: int = 64, grayscale: 
             env = ActionRepeat(env, action_repeat)
 
     if pixels:
-        if spec.obs[0] == "state":
+        if spec.obs[0] == "state" or spec.rendered:
             env = AddRenderObservation(env, render_only=True)
         if crop is not None:
             env = CropObservation(env, crop)

@@ -71,6 +71,20 @@ def test_pixels_of_a_state_env_are_uint8_hwc_resized_and_grayscale():
     assert rgb.shape == (48, 48, 3) and rgb.dtype == np.uint8
 
 
+def test_a_rendered_env_gives_pictures_whose_moves_follow_the_actions():
+    """FrozenLake's own observation is a cell number; its pixels come from render(), and (not slippery) the
+    same action from the same start always gives the same next frame, a different move a different one."""
+    env = make_env("FrozenLake-v1", size=32, seed=0)
+    start, _ = env.reset(seed=0)
+    assert start.shape == (32, 32, 3) and start.dtype == np.uint8 and env_info(env)["pixels"]
+    nexts = []
+    for action in (1, 2, 1):  # down, right, down again from the start
+        env.reset(seed=0)
+        nexts.append(env.step(action)[0])
+    assert not np.array_equal(nexts[0], start) and not np.array_equal(nexts[0], nexts[1])
+    np.testing.assert_array_equal(nexts[0], nexts[2])
+
+
 def test_carracing_crop_removes_the_dashboard_before_resizing():
     full = make_env("CarRacing-v3", obs="pixels", size=96, seed=3)
     cropped = make_env("CarRacing-v3", obs="pixels", size=84, crop=(0, 84, 6, 90), seed=3)
