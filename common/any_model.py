@@ -7,7 +7,10 @@
     opened.random_action(rng)       a uniformly random action as the model takes it, (A,): one-hot or a box
     opened.to_env(action)           that action as env.step takes it
     opened.play(seed, steps)        an episode of the chapter's own agent, {"obs", "action", "reward"}, or None
+                                    (chapter 7, which has no agent: a held-out random-policy video, its actions the
+                                    latent actions Genie's LAM infers from it)
     opened.extras(out_dir)          the figures and numbers only this chapter offers: {caption: path}
+    opened.dream_context            how many steps of that episode the model watches before it dreams
     opened.dream_horizon            how many steps its dreams run
 
 The chapter's classes come from solutions/ (a student's checkpoint opens too: the templates fix the layers),
@@ -29,7 +32,7 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import config_from_dict
-from .envs import env_info
+from .envs import KNOWN_ENVS, env_info
 
 Episode = dict[str, np.ndarray]
 
@@ -52,6 +55,9 @@ class Opened:
     play: Callable[[int, int | None], Episode] | None = None
     extras: Callable[[Path], dict[str, Path]] = field(default=lambda out: {})
     dream_horizon: int = 50  # steps a dream runs (chapter 5: what its transformer's context holds)
+    dream_context: int = 10  # steps watched before the dream (chapter 7: its prompt frame alone)
+    episode_note: str = "the agent's episode"  # what play() returns, in words
+    step_unit: str = "env steps"  # what `step` counts (chapter 7: its updates; it learns from a recorded video)
 
     def random_action(self, rng: np.random.Generator) -> np.ndarray:
         if self.discrete:
@@ -204,6 +210,68 @@ def _paper6(ckpt: dict) -> Opened:
                    extras=extras)
 
 
+def _paper7(ckpt: dict) -> Opened:
+    """Genie learns from action-free video: its actions are the |A| latent actions of its LAM, one-hot. Latent codes
+    have no fixed meaning in the env, so `to_env` maps code k to env action k mod n: under uniformly random codes a
+    uniformly random env action (when n divides |A|), reproducible from the episode's seed. common.prediction thus
+    scores Genie's dreams under latent actions that do not describe what happened (eval.py's "random actions")."""
+    paper = "paper7_genie"
+    cfg = config_from_dict(_mod(paper, "config").Config, {**ckpt["config"], "device": "cpu"})
+    genie_mod, data, ev, play_mod = (_mod(paper, name) for name in ("genie", "data", "eval", "play"))
+    genie = genie_mod.Genie(cfg, int(ckpt["channels"]))  # as play.load_genie
+    genie.load_state_dict(ckpt["model"])
+    genie.eval()
+    A, T = cfg.actions, cfg.seq_len
+    make_env = lambda seed: data.make_video_env(cfg.env, cfg.size, cfg.action_repeat, seed)
+    env = make_env(0)
+    env_actions = int(env.action_space.n)
+    env.close()
+    atari = cfg.env in KNOWN_ENVS and KNOWN_ENVS[cfg.env].atari
+    repeat = cfg.action_repeat if atari else 1  # make_video_env repeats Atari actions only
+
+    def play(seed: int, steps: int | None = None) -> Episode:
+        """Held-out episode `seed` of a random policy (data.record), with the latent actions the LAM infers from
+        it, window by window of T frames (each window's first frame is the last one's last)."""
+        video = data.record(cfg.env, 1, cfg.size, cfg.action_repeat, seed, max_steps=steps or 1000, show=False)
+        frames = torch.from_numpy(video["frames"])[None]  # (1, S + 1, H, W, C) uint8
+        codes = torch.cat([genie.lam.infer(frames[:, s:s + T]) for s in range(0, frames.shape[1] - 1, T - 1)], 1)
+        return {"obs": video["frames"], "action": np.eye(A, dtype=np.float32)[codes[0].numpy()],  # (S, |A|)
+                "reward": np.full(codes.shape[1], np.nan),  # data.record keeps no rewards; Genie predicts none
+                "env_action": video["actions"][:-1]}  # the true actions, never shown to the model
+
+    def extras(out: Path) -> dict[str, Path]:  # train.py's actions.png and eval.py's numbers, on held-out videos
+        gen = torch.Generator().manual_seed(cfg.seed)
+        videos = data.record(cfg.env, 2, cfg.size, cfg.action_repeat, data.EVAL_SEED_BASE, max_steps=200, show=False)
+        prompt = torch.from_numpy(videos["frames"][min(10, int(videos["lengths"][0]) - 1)])  # as play.py: frame 10
+        grid = play_mod.action_grid(genie, prompt, out / "actions.png", gen)
+        length = min(T, int(videos["lengths"].max()))
+        clips = data.Clips(videos, length)
+        frames, true = clips.get(clips.tiles()[:16])
+        result, codes = ev.evaluate(genie, frames, true, cfg.horizon, gen)
+        confusion = ev.confusion_figure(true.flatten().numpy(), codes.flatten().numpy(), int(ckpt["num_actions"]), A,
+                                        None, out / "confusion.png")
+        numbers = out / "genie_eval.json"
+        numbers.write_text(json.dumps(result, indent=1) + "\n")
+        delta = float(np.mean(result["delta_psnr"]))
+        return {f"chapter 7's actions.png: frame 10 of held-out episode 0, then the next frame Genie generates under "
+                f"each of its {A} latent actions": grid,
+                f"chapter 7's eval.py on {result['clips']} held-out clips of {length} frames: true actions (rows) "
+                f"against latent actions (columns); NMI {result['nmi']:.3f}, {result['lam_codes_used']} of {A} codes "
+                f"in use": confusion,
+                f"eval.py's numbers on those clips: ΔtPSNR (t={result['t']}) {delta:+.2f} dB, tokenizer PSNR "
+                f"{result['tokenizer_psnr']:.1f} dB, masked-token accuracy {result['masked_token_accuracy']:.3f} "
+                f"(copying the previous frame {result['copy_accuracy']:.3f})": numbers}
+
+    model = genie_mod.GenieWorldModel(genie, torch.Generator().manual_seed(cfg.seed))
+    return Opened(paper, cfg, int(ckpt["step"]), model, make_env, True, A, np.zeros(A, np.float32),
+                  np.ones(A, np.float32), env_id=cfg.env, obs="pixels", action_repeat=repeat,
+                  to_env=lambda a: int(np.argmax(a)) % env_actions, play=play, extras=extras,
+                  dream_horizon=T - 1, dream_context=1,  # as train.py's dream.gif: one clip from its first frame
+                  step_unit="updates of its three stages",
+                  episode_note="a held-out random-policy episode, its actions the latent actions the LAM infers "
+                               "from its frames")
+
+
 OPENERS: dict[str, Callable[[dict], Opened]] = {
     "paper1_world_models": _paper1,
     "paper2_dreamerv1": lambda ckpt: _dreamer("paper2_dreamerv1", ckpt, "Dreamer"),
@@ -211,6 +279,7 @@ OPENERS: dict[str, Callable[[dict], Opened]] = {
     "paper4_dreamerv3": lambda ckpt: _dreamer("paper4_dreamerv3", ckpt, "DreamerV3"),
     "paper5_iris": _paper5,
     "paper6_tdmpc2": _paper6,
+    "paper7_genie": _paper7,
 }
 
 

@@ -6,10 +6,13 @@ The chapter is read from the checkpoint. Into DIR (default: <checkpoint name>_vi
 as the model can (common.world_model.capabilities):
 
     dream.gif / dream.png      the chapter's agent plays an episode; the model watches its first steps, then
-                               imagines the rest from the actions alone (common.dreams.draw_dream)
+                               imagines the rest from the actions alone (common.dreams.draw_dream); chapter 7, which
+                               has no agent: a held-out random-policy clip generated from its first frame with the
+                               latent actions the LAM infers from it
     reconstruction.png         pixels: real frames (top) and the model's decoding of what it has seen (bottom)
     prediction_error.png       open-loop error against horizon on held-out random episodes (common.prediction)
-    the chapter's own figures  chapter 5: eval.py --report's codebook use; chapter 6: its reward head
+    the chapter's own figures  chapter 5: eval.py --report's codebook use; chapter 6: its reward head; chapter 7:
+                               the next frame under each latent action, latent vs true actions (eval.py)
     README.md, index.html      what each file shows
 """
 
@@ -62,16 +65,18 @@ def visualize(path: str | Path, out: Path | None = None, episodes: int = 2) -> P
     can_dream = all(caps[m] for m in ("encode", "observe", "imagine", "decode"))
     episode = None
     if opened.play is not None:
-        episode = opened.play(DREAM_SEED, 10 + opened.dream_horizon)
+        episode = opened.play(DREAM_SEED, opened.dream_context + opened.dream_horizon)
     if not can_dream:
         items.append(("", f"no dream or reconstruction: {name} lacks "
                           f"{', '.join(m for m in ('encode', 'observe', 'imagine', 'decode') if not caps[m])}"))
     elif episode is None:
         items.append(("", "no dream: this checkpoint holds no agent to play an episode"))
     else:
-        draw_dream(opened.model, episode, out / "dream", opened.env_id, horizon=opened.dream_horizon)
-        what = (f"the agent's episode (seed {DREAM_SEED}): the model watches 10 steps, then dreams the rest from the "
-                "actions alone")
+        context = opened.dream_context
+        draw_dream(opened.model, episode, out / "dream", opened.env_id, context, opened.dream_horizon)
+        watched = "its first frame" if context == 1 else f"{context} steps"
+        what = (f"{opened.episode_note} (seed {DREAM_SEED}): the model watches {watched}, then dreams the rest from "
+                "the actions alone")
         shown = {"dream.gif": "real beside imagined, frame by frame" if opened.obs == "pixels" else
                  "real beside imagined states, drawn by the env's renderer",
                  "dream.png": "every few frames of that video" if opened.obs == "pixels" else
@@ -103,7 +108,7 @@ def visualize(path: str | Path, out: Path | None = None, episodes: int = 2) -> P
 def write_index(out: Path, opened: Opened, path: Path, caps: dict[str, bool], items: list[tuple[str, str]]) -> None:
     title = f"{opened.paper}: {path}"
     facts = [f"env {opened.env_id} ({opened.obs}), action repeat {opened.action_repeat}, trained for "
-             f"{opened.step:,} env steps", "protocol methods: " + ", ".join(
+             f"{opened.step:,} {opened.step_unit}", "protocol methods: " + ", ".join(
                  f"{m} {'yes' if caps[m] else 'no'}" for m in METHODS)]
     md = [f"# {title}", "", *[f"- {f}" for f in facts], ""]
     page = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul>"]

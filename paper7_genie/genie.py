@@ -66,31 +66,41 @@ class Genie(nn.Module):
 
 class GenieWorldModel:
     """Genie through common.world_model's protocol, so that `render_dream` draws its dreams. An action is a one-hot
-    latent action (B, |A|); a state holds the frames seen, the tokens so far and the codes so far. Genie predicts no
-    rewards or ends, and trains stage by stage, not with one loss."""
+    latent action (B, |A|). A state is what the dynamics reads, capped to its context of T = cfg.seq_len frames:
+
+        "frames" (B, t, H, W, C) uint8   the real frames seen last (the tokenizer's context for the next one)
+        "tokens" (B, t', N) long         the frames so far, seen or generated
+        "codes"  (B, t' - 1) long        the latent actions between them
+
+    Genie predicts no rewards or ends, and trains stage by stage, not with one loss."""
 
     lacks = ("loss",)
 
     def __init__(self, genie: Genie, generator: torch.Generator | None = None) -> None:
         self.genie, self.generator = genie, generator
 
+    def _state(self, frames: torch.Tensor, tokens: torch.Tensor, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+        T = self.genie.frames
+        return {"frames": frames[:, -T:], "tokens": tokens[:, -T:], "codes": codes[:, max(0, codes.shape[1] - T + 1):]}
+
     def encode(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         frames = obs[:, None]  # (B, 1, H, W, C) uint8
         codes = torch.zeros(len(obs), 0, dtype=torch.long, device=obs.device)
-        return {"frames": frames, "tokens": self.genie.tokenizer.encode(frames), "codes": codes}
+        return self._state(frames, self.genie.tokenizer.encode(frames), codes)
 
     def observe(self, state: dict, action: torch.Tensor, obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        frames = torch.cat([state["frames"], obs[:, None]], 1)[:, -self.genie.frames:]
+        frames = torch.cat([state["frames"], obs[:, None]], 1)[:, -self.genie.frames:]  # (B, <= T, H, W, C)
         tokens = torch.cat([state["tokens"], self.genie.tokenizer.encode(frames)[:, -1:]], 1)  # causal: the last frame
-        return {"frames": frames, "tokens": tokens, "codes": torch.cat([state["codes"], action.argmax(-1)[:, None]], 1)}
+        return self._state(frames, tokens, torch.cat([state["codes"], action.argmax(-1)[:, None]], 1))
 
     def predict(self, state: dict, action: torch.Tensor) -> dict[str, torch.Tensor]:
-        codes = torch.cat([state["codes"], action.argmax(-1)[:, None]], 1)
-        tokens = self.genie.next_tokens(state["tokens"], codes, generator=self.generator)
-        return {"frames": state["frames"], "tokens": tokens, "codes": codes}
+        """One generated frame: MaskGIT with cfg.maskgit_steps steps at cfg.temperature (Genie.next_tokens)."""
+        codes = torch.cat([state["codes"], action.argmax(-1)[:, None]], 1)  # (B, t')
+        tokens = self.genie.next_tokens(state["tokens"], codes, generator=self.generator)  # (B, t' + 1, N)
+        return self._state(state["frames"], tokens, codes)
 
     def imagine(self, state: dict, actions: torch.Tensor) -> Trajectory:
-        """actions (B, S, |A|) one-hot -> S states."""
+        """actions (B, S, |A|) one-hot -> S states (no rewards, no continues)."""
         states = []
         for s in range(actions.shape[1]):
             state = self.predict(state, actions[:, s])
@@ -98,4 +108,5 @@ class GenieWorldModel:
         return Trajectory(states)
 
     def decode(self, state: dict) -> dict[str, torch.Tensor]:
+        """{"obs": the last frame (B, H, W, C) in [0, 1]}, decoded by the tokenizer."""
         return {"obs": self.genie.decode_last(state["tokens"])}

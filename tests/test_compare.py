@@ -111,7 +111,12 @@ def test_page_from_fake_inputs_measures_what_is_there_and_nothing_else(tmp_path:
     assert v1.count("not measured") >= 4, f"a chapter without curves or results is not measured: {v1}"
     tdmpc = next(line for line in pendulum.splitlines() if line.startswith("| TD-MPC2"))
     assert "-167.0 ± 8.5 (3 seeds" in tdmpc
-    assert "492,121" in text and "1 curve(s) of ablations" in text
+    assert "492,121" in text
+    ablations = text.split("#### DreamerV3: ablations on this task")[1].split("###")[0]
+    assert "| full method | 2 seeds | -222 ± 32 | 5k (2/2 seeds) |" in ablations, ablations
+    assert "| ablate twohot | 1 seed | -1000 | not reached (0/1 seed) |" in ablations, ablations
+    assert (tmp_path / "comparison" / "ablations_paper4_dreamerv3_pendulum-v1_state.png").stat().st_size > 0
+    assert text.count("ablations on this task") == 1, "an ablation shows under its own task only"
     boxing = next(line for line in text.split("### Atari")[1].splitlines() if line.startswith("| DreamerV2"))
     assert "| 1 seed | 1.00 (score: Boxing-v5 12.10) |" in boxing, f"human score 12.1 normalises to 1: {boxing}"
     assert "No checkpoint has been measured yet: not measured." in text
@@ -145,12 +150,28 @@ def tdmpc2_checkpoint(path: Path) -> Path:
                            model=TDMPC2Model(3, 1, cfg).state_dict(), obs_dim=3, action_dim=1, discount=0.95)
 
 
+def genie_checkpoint(path: Path) -> Path:
+    """An untrained chapter 7 Genie (smoke sizes: CartPole-v1 at 16x16), saved as its train.py saves it."""
+    from solutions.paper7_genie.config import PRESETS, Config
+    from solutions.paper7_genie.genie import Genie
+
+    cfg = build_config(Config, PRESETS, "smoke", {})
+    torch.manual_seed(0)
+    model = Genie(cfg, 3)
+    optims = {k: torch.optim.AdamW(getattr(model, k).parameters()).state_dict() for k in ("tokenizer", "lam",
+                                                                                             "dynamics")}
+    return save_checkpoint(path, paper="paper7_genie", step=0, config=config_to_dict(cfg), model=model.state_dict(),
+                           optims=optims, channels=3, num_actions=2, cpu_seconds=0.0)
+
+
 def untrained_checkpoint(paper: str, path: Path) -> Path:
     """A chapter's untrained model (smoke sizes), saved with the fields its train.py saves."""
     if paper == "paper4_dreamerv3":
         return dreamer_v3_checkpoint(path)
     if paper == "paper6_tdmpc2":
         return tdmpc2_checkpoint(path)
+    if paper == "paper7_genie":
+        return genie_checkpoint(path)
     config = importlib.import_module(f"solutions.{paper}.config")
     cfg = build_config(config.Config, config.PRESETS, "smoke", {})
     torch.manual_seed(0)
@@ -174,7 +195,7 @@ def test_every_chapter_opens_and_predicts_through_the_protocol(paper: str, tmp_p
     assert opened.paper == paper
     entry = prediction_error(opened, episodes=1, horizon=4 * opened.action_repeat, max_steps=24)
     assert entry["horizon"][0] == opened.action_repeat and entry["windows"][0] > 0
-    decodes, rewards = capabilities(opened.model)["decode"], paper != "paper1_world_models"
+    decodes, rewards = capabilities(opened.model)["decode"], paper not in ("paper1_world_models", "paper7_genie")
     assert (entry["obs_mse"] is not None) == decodes and (entry["reward_abs_error"] is not None) == rewards
     assert all(np.isfinite(entry["copy_obs_mse"]))
 
@@ -217,14 +238,51 @@ def test_visualize_writes_what_the_model_can_show(tmp_path: Path) -> None:
     assert "lacks decode" in readme and (out / "reward_prediction.png").exists(), readme
 
 
-@pytest.mark.parametrize("what", ["folder", "garbage", "genie"])
+def test_genie_opens_as_a_world_model_of_latent_actions(tmp_path: Path) -> None:
+    opened = open_checkpoint(genie_checkpoint(tmp_path / "genie.pt"))
+    cfg, model, A, T = opened.cfg, opened.model, opened.cfg.actions, opened.cfg.seq_len
+    assert opened.discrete and opened.action_dim == A and opened.dream_horizon == T - 1 and opened.dream_context == 1
+    assert 0 <= opened.to_env(opened.random_action(np.random.default_rng(0))) < 2, "a CartPole action"
+    caps = capabilities(model)
+    assert all(caps[m] for m in ("encode", "observe", "predict", "imagine", "decode")) and not caps["loss"]
+    episode = opened.play(visualize.DREAM_SEED, 2 * T)
+    steps = len(episode["action"])
+    assert steps > T, "longer than the LAM's context: its latent actions are inferred window by window"
+    assert episode["obs"].shape == (steps + 1, cfg.size, cfg.size, 3) and episode["obs"].dtype == np.uint8
+    assert episode["action"].shape == (steps, A) and (episode["action"].sum(1) == 1).all(), "one-hot latent actions"
+    obs = torch.as_tensor(episode["obs"][:2])  # a batch of 2 frames
+    frame = model.decode(model.encode(obs))["obs"]
+    assert frame.shape == obs.shape and frame.is_floating_point() and 0 <= frame.min() and frame.max() <= 1
+    one = lambda x: torch.as_tensor(x[None])  # a batch of 1
+    state = model.encode(one(episode["obs"][0]))
+    for t in range(1, steps + 1):
+        state = model.observe(state, one(episode["action"][t - 1]), one(episode["obs"][t]))
+    assert state["tokens"].shape[1] == T and state["codes"].shape[1] == T - 1, "the state holds the context, no more"
+    traj = model.imagine(state, torch.as_tensor(episode["action"][None, :3]))
+    assert len(traj.states) == 3 and traj.rewards is None and traj.continues is None
+    assert model.decode(traj.states[-1])["obs"].shape == (1, cfg.size, cfg.size, 3)
+
+
+def test_visualize_draws_genie_from_its_latent_actions(tmp_path: Path) -> None:
+    out = visualize.visualize(genie_checkpoint(tmp_path / "genie.pt"), tmp_path / "genie", episodes=1)
+    for name in ("dream.gif", "dream.png", "reconstruction.png", "prediction_error.png", "actions.png",
+                 "confusion.png", "genie_eval.json", "README.md", "index.html"):
+        assert (out / name).stat().st_size > 0, f"{name} missing"
+    readme = (out / "README.md").read_text()
+    assert "watches its first frame" in readme and "loss no" in readme, readme
+    numbers = json.loads((out / "genie_eval.json").read_text())
+    assert 0 <= numbers["nmi"] <= 1 and 1 <= numbers["lam_codes_used"] <= numbers["actions"]
+    assert json.loads((out / "prediction_error.json").read_text())["reward_abs_error"] is None
+
+
+@pytest.mark.parametrize("what", ["folder", "garbage", "unknown chapter"])
 def test_visualize_says_one_sentence_for_bad_input(what: str, tmp_path: Path, capsys) -> None:
     path = tmp_path
     if what == "garbage":
         path = tmp_path / "x.pt"
         path.write_bytes(b"not a checkpoint")
-    elif what == "genie":
-        path = save_checkpoint(tmp_path / "g.pt", paper="paper7_genie", step=0, config={})
+    elif what == "unknown chapter":
+        path = save_checkpoint(tmp_path / "u.pt", paper="paper99_unknown", step=0, config={})
     assert visualize.main(["--checkpoint", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in err, err
