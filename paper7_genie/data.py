@@ -2,6 +2,7 @@
 
     python -m solutions.paper7_genie.data --env ALE/Breakout-v5 --episodes 120 --size 32 --out data/breakout32.npz
     python -m solutions.paper7_genie.data --env CartPole-v1 --episodes 300 --size 32 --out data/cartpole32.npz
+    python -m solutions.paper7_genie.data --env FrozenLake-v1 --episodes 1500 --size 32 --out data/frozenlake32.npz
 
 The true actions are stored beside the frames but no model ever reads them: eval.py uses them only to score the
 latent actions (normalised mutual information, confusion matrix). A file holds `frames` (M, H, W, C) uint8 of all
