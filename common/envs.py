@@ -59,8 +59,9 @@ KNOWN_ENVS: dict[str, EnvSpec] = {
                               ("state", "pixels")),
     "LunarLanderContinuous-v3": EnvSpec("LunarLander with 2 continuous throttles", ("state", "pixels"),
                                         gym_id="LunarLander-v3", kwargs={"continuous": True}),
-    "FrozenLake-v1": EnvSpec("walk a 4x4 frozen lake to the goal past the holes; 4 discrete moves (not slippery, "
-                             "so each move is seen in the next frame)", ("pixels",), kwargs={"is_slippery": False},
+    "FrozenLake-v1": EnvSpec("walk a 4x4 frozen lake to the goal past the holes; 4 discrete moves (not slippery: "
+                             "a move shows in the next frame unless it hits the edge)", ("pixels",),
+                             kwargs={"is_slippery": False},
                              rendered=True),
     "ALE/Pong-v5": EnvSpec("Atari Pong from 210x160 pixels, 6 discrete actions", ("pixels",), atari=True),
     "ALE/Breakout-v5": EnvSpec("Atari Breakout from 210x160 pixels, 4 discrete actions", ("pixels",),
