@@ -15,6 +15,7 @@ After training only the codebook is kept: a user picks one of the |A| codes, and
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +88,22 @@ class LatentActionModel(nn.Module):
         info = action_information_loss(a, self.vq.codes(), self.temperature)
         return {"loss": recon + vq + information * info, "recon": recon, "vq": vq, "information": info,
                 "codes": codes}
+
+    @torch.no_grad()
+    def calibrate(self, batches: Iterable[torch.Tensor]) -> None:
+        """Re-estimate the standardisation's running statistics for the encoder as it is now, from batches of frames
+        (B, T, H, W, C). Call it once the LAM is trained, before anything infers codes in eval mode. The loss cannot see
+        the actions' mean and scale (the standardisation removes them), so they drift freely while the LAM trains and
+        the running averages lag behind; stale ones push every action towards one code (guide: collapse)."""
+        norm, was_training = self.action_norm, self.training
+        norm.reset_running_stats()
+        momentum, norm.momentum = norm.momentum, None  # None: a plain average over the batches
+        self.eval()
+        norm.train()  # only the standardisation updates its statistics
+        for frames in batches:
+            norm(self.encode(frames).reshape(-1, norm.num_features))
+        norm.momentum = momentum
+        self.train(was_training)
 
     @torch.no_grad()
     def infer(self, frames: torch.Tensor) -> torch.Tensor:

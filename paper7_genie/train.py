@@ -43,6 +43,7 @@ from .genie import Genie, GenieWorldModel
 
 PAPER = chapter_name(__package__)
 MODULES = ("st_transformer", "tokenizer", "latent_actions", "dynamics")
+CALIBRATE = 50  # batches that re-estimate the LAM's standardisation once it is trained (latent_actions.calibrate)
 CURVES = [("tokenizer reconstruction (MSE)", ["tok_recon"]), ("tokenizer codes in batch", ["tok_codes"]),
           ("LAM next-frame squared error (per frame)", ["lam_recon"]), ("LAM codes in batch", ["lam_codes"]),
           ("LAM log|A| - I(actions; codes)", ["lam_info"]),
@@ -148,6 +149,8 @@ def train(run: Run, log: RunLogger) -> None:
         frames, _ = run.clips.sample(cfg.batch, rng)  # the logged actions are never used for training
         recent.append(update(run, stage, frames.to(run.device), gen))
         run.step += 1
+        if run.step == lam_end:  # the LAM is trained: its standardisation's statistics for the final encoder
+            run.model.lam.calibrate(run.clips.sample(cfg.batch, rng)[0].to(run.device) for _ in range(CALIBRATE))
         log.update()
         if run.step % cfg.log_every == 0 or run.step in (tok_end, lam_end, cfg.steps):
             keys = {k for r in recent for k in r}
