@@ -24,6 +24,7 @@ from common.grading import (
     reference,
     seeded,
     target,
+    wired,
 )
 
 AGENT = "paper2_dreamerv1.agent"
@@ -33,14 +34,7 @@ SIBLINGS = ("rssm", "networks", "actor_critic", "buffer")
 @pytest.fixture
 def agent_mod(monkeypatch):
     """Your agent module, wired to the reference's RSSM, networks, actor_critic and buffer."""
-    mod = target(AGENT)
-    for sibling in SIBLINGS:
-        ref = reference(f"paper2_dreamerv1.{sibling}")
-        for name in dir(ref):
-            own = getattr(getattr(ref, name), "__module__", "") == ref.__name__
-            if not name.startswith("_") and hasattr(mod, name) and own:
-                monkeypatch.setattr(mod, name, getattr(ref, name))
-    return mod
+    return wired(monkeypatch, AGENT, SIBLINGS)
 
 
 def batch(b: int = 3, t: int = 5, obs_shape=(3,), seed: int = 1) -> dict[str, torch.Tensor]:

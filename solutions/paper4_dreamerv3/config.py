@@ -109,7 +109,7 @@ PRESETS: dict[str, dict] = {
     # (128 units, deter 128, 16 x 16 latents), batches of 16 x 32 imagining from 128 of their 512 states,
     # one update per 4 env steps (train ratio 128, not 512), and learning rates 10x the paper's for the
     # ~6-10k updates a CPU affords in 45 minutes. Every robustness trick and loss scale stays as published.
-    # Pixels only: a CNN of depth 16, not 32 (a quarter of the work; the paper's 32 took 3.3 s per update here).
+    # Pixels only: a CNN of depth 16, not 32 (a quarter of the work; 32 took about 3 s per update in our run).
     "cpu": dict(steps=40_000, prefill=2000, train_every=4, deter=128, hidden=128, stoch=16, classes=16, units=128,
                 layers=2, cnn_depth=16, batch=16, length=32, imag_starts=128, model_lr=1e-3, actor_lr=3e-4,
                 critic_lr=3e-4, eval_every=2000, eval_episodes=5, log_every=1000, minutes=44.0),
