@@ -15,8 +15,10 @@ finished run as docs/results/curves/<chapter>_<env>_<obs>_s<seed>.csv:
 
 env_step counts environment steps (action repeats included), as every chapter's `step` does except chapter 1
 (which logs generations and keeps env steps in `env_steps`); wall_minutes is the run's own clock; an unknown
-value is left empty. eval_return is the mean return of the run's periodic evaluation (chapter 6: the
-planner's, `eval_planner`; chapter 1: the CMA-ES mean on the validation tracks, `eval_mean`).
+value is left empty. eval_return is the mean return of the run's periodic evaluation, as every chapter logs it
+(chapter 6: the planner's; chapter 1: the CMA-ES mean's on the validation tracks). A run logged before chapters 1
+and 6 adopted the name reads under its old name (`eval_mean`, `eval_planner`: common.logger.OLD_NAMES), which the
+source line then names.
 
     python -m common.compare extract RUN_DIR [--chapter P] [--env E] [--obs O] [--seed S] [--unfinished]
 """
@@ -28,14 +30,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .logger import read_metrics
+from .logger import metric_key, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVES_DIR = ROOT / "docs" / "results" / "curves"
 HEADER = ("chapter", "env", "obs", "seed", "variant", "source")
 COLUMNS = ("env_step", "wall_minutes", "eval_return")
-# what a chapter logs as its periodic evaluation, when it is not `eval_return`
-EVAL_KEY = {"paper1_world_models": "eval_mean", "paper6_tdmpc2": "eval_planner"}
 DEFAULT_OBS = {"paper1_world_models": "pixels", "paper5_iris": "pixels", "paper6_tdmpc2": "state"}
 
 
@@ -149,10 +149,12 @@ def extract(run_dir: str | Path, chapter: str | None = None, env: str | None = N
     seed = seed if seed is not None else config.get("seed")
     if env is None or obs is None or seed is None:
         raise ValueError(f"{run_dir}/config.json does not say the env, obs and seed; pass --env, --obs and --seed.")
-    key = EVAL_KEY.get(chapter, "eval_return")
-    records = [r for r in read_metrics(run_dir) if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
-    if not records:
-        raise ValueError(f"{run_dir}/metrics.jsonl has no periodic evaluation ({key}) to extract.")
+    found = [(r, metric_key(r, "eval_return")) for r in read_metrics(run_dir)]  # an old run: its old name
+    found = [(r, k) for r, k in found if k and isinstance(r[k], (int, float)) and math.isfinite(r[k])]
+    if not found:
+        raise ValueError(f"{run_dir}/metrics.jsonl has no periodic evaluation (eval_return) to extract.")
+    records = [r for r, _ in found]
+    keys = ", ".join(dict.fromkeys(k for _, k in found))  # the names read: eval_return (or an old one)
     steps = [r.get("env_steps") if chapter == "paper1_world_models" else r.get("step") for r in records]
     walls = [r["minutes"] if "minutes" in r else r["wall"] / 60 if "wall" in r else None for r in records]
     variant = f"ablate {config['ablate']}" if config.get("ablate") else ""
@@ -160,5 +162,5 @@ def extract(run_dir: str | Path, chapter: str | None = None, env: str | None = N
         where = run_dir.resolve().relative_to(ROOT)
     except ValueError:  # a run outside the repository
         where = run_dir
-    return Curve(chapter, env, obs, int(seed), variant, f"{where}/metrics.jsonl ({key})",
-                 steps, walls, [float(r[key]) for r in records])
+    return Curve(chapter, env, obs, int(seed), variant, f"{where}/metrics.jsonl ({keys})",
+                 steps, walls, [float(r[k]) for r, k in found])

@@ -162,6 +162,25 @@ class RunLogger:
         self.close()
 
 
+# Names some chapters logged before they adopted the shared ones (CONTRIBUTING.md, "Metric names"): 1 `eval_mean`,
+# 2 `value_loss` and `value_grad_norm`, 6 `eval_planner` and `episode_return`. Readers look a name up with
+# `metric`, so that a run folder logged before the rename (a `--resume`d run's curve, `common.compare extract`)
+# still reads.
+OLD_NAMES = {"eval_return": ("eval_planner", "eval_mean"), "train_return": ("episode_return",),
+             "critic_loss": ("value_loss",), "critic_grad_norm": ("value_grad_norm",)}
+
+
+def metric_key(record: dict[str, Any], name: str) -> str | None:
+    """The key `record` holds `name` under: `name` itself, else an old name of it (OLD_NAMES); None if neither."""
+    return next((k for k in (name, *OLD_NAMES.get(name, ())) if record.get(k) is not None), None)
+
+
+def metric(record: dict[str, Any], name: str) -> Any:
+    """record[name], or its value under an old name (OLD_NAMES); None when the record has neither."""
+    key = metric_key(record, name)
+    return None if key is None else record[key]
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl (or of the one inside a run folder); a torn last line is skipped."""
     path = Path(path)
@@ -182,14 +201,15 @@ def plot_curves(metrics: str | Path | Iterable[dict[str, Any]], keys: Sequence[s
     """One subplot per key against `x`, saved as a PNG; returns the panels drawn.
 
     A key may also be a panel (name, [key, ...]) that draws several series with a legend. Keys never logged are
-    skipped. ncols: panels per row (0 = all in one row). Series with few points get markers (evaluations).
+    skipped; a shared name also reads its old name (OLD_NAMES). ncols: panels per row (0 = all in one row).
+    Series with few points get markers (evaluations).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     records = read_metrics(metrics) if isinstance(metrics, (str, Path)) else list(metrics)
     panels = [(k, [k]) if isinstance(k, str) else (k[0], list(k[1])) for k in keys]
-    panels = [(name, [k for k in ks if any(k in r for r in records)]) for name, ks in panels]
+    panels = [(name, [k for k in ks if any(metric(r, k) is not None for r in records)]) for name, ks in panels]
     panels = [(name, ks) for name, ks in panels if ks]
     if not panels:
         return []
@@ -200,7 +220,7 @@ def plot_curves(metrics: str | Path | Iterable[dict[str, Any]], keys: Sequence[s
     axes = list(fig.subplots(rows, cols, squeeze=False).flat)
     for (name, ks), ax in zip(panels, axes[:len(panels)], strict=True):
         for key in ks:
-            points = [(r[x], r[key]) for r in records if key in r and x in r and r[key] is not None]
+            points = [(r[x], metric(r, key)) for r in records if x in r and metric(r, key) is not None]
             ax.plot([p[0] for p in points], [p[1] for p in points], lw=1.2, marker="o" if len(points) <= 30 else None,
                     ms=3, label=key)
         ax.set_xlabel(x)

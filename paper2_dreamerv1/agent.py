@@ -134,8 +134,9 @@ class Dreamer:
         # entropy of the detached features when it is not 0) and one value step (value_loss of the value model
         # on the detached features). Each step zeroes its model's gradients, backpropagates into its own model's
         # parameters only (the others' gradients would be computed and thrown away), clips its own
-        # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: the losses, the mean
-        # imagined return and the two gradient norms, as floats.
+        # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: a dict of floats, actor_loss,
+        # critic_loss (the value model's loss: the course's shared metric name), imag_return (the mean
+        # lambda-return), actor_grad_norm and critic_grad_norm.
         raise NotImplementedError("TODO(2.13): the behaviour update; see IMPLEMENTATION_GUIDE.md §2.13.")
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

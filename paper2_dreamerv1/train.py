@@ -187,7 +187,7 @@ def train_loop(run: Run, log: RunLogger) -> None:
 def wrap_up(run: Run) -> dict[str, Any]:
     """Pictures and the summary of a run that stopped (done or budget spent)."""
     plot_curves(run.dir / "metrics.jsonl", ["eval_return", "train_return", "model_loss", "kl", "actor_loss",
-                                            "value_loss"], run.dir / "curve.png",
+                                            "critic_loss"], run.dir / "curve.png",
                 title=f"Dreamer on {run.cfg.env} ({run.cfg.obs})")
     score, episode = run.evaluate()
     path = draw_dream(run.agent.wm, episode, run.dir / "dream", context=10, env_id=run.cfg.env)

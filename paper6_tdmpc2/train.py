@@ -46,7 +46,7 @@ from .config import PRESETS, Config
 
 PAPER = chapter_name(__package__)
 MODULES = ("world_model", "planner")
-CURVES = [("return", ["eval_planner", "eval_prior", "episode_return"]), "consistency", ("reward and value losses",
+CURVES = [("return", ["eval_return", "eval_prior", "train_return"]), "consistency", ("reward and value losses",
           ["reward", "value"]), "pi_loss", ("Q scale S (P95 - P5)", ["scale"]), ("policy entropy", ["entropy"])]
 
 
@@ -124,11 +124,12 @@ class Run:
 
     def evaluate(self, log: RunLogger) -> dict[str, float]:
         cfg, out = self.cfg, {}
-        for policy in ("planner", "prior"):
+        # the agent is the planner: its mean return is the shared eval_return; the policy prior's is this chapter's own
+        for policy, name in (("planner", "eval_return"), ("prior", "eval_prior")):
             returns = evaluate(self.eval_env, self.eval_agent, policy, cfg.eval_episodes, VAL_SEED_BASE)
-            out[f"eval_{policy}"] = float(np.mean(returns))
+            out[name] = float(np.mean(returns))
         log.log(self.step, minutes=log.wall() / 60, cpu_minutes=self.cpu_minutes(), **out)
-        log.write(f"step {self.step}: planner {out['eval_planner']:.1f}, policy prior {out['eval_prior']:.1f} "
+        log.write(f"step {self.step}: planner {out['eval_return']:.1f}, policy prior {out['eval_prior']:.1f} "
                   f"(mean of {cfg.eval_episodes} episodes)")
         return out
 
@@ -146,7 +147,7 @@ def train(run: Run, log: RunLogger) -> None:
         if done:
             if obs is not None:
                 run.episodes += 1
-                log.log(run.step, episode_return=ep_return, episodes=run.episodes)
+                log.log(run.step, train_return=ep_return, episodes=run.episodes)
             obs, _ = run.env.reset()
             run.replay.add(obs, np.zeros(run.action_dim, np.float32), 0.0, False, True)
             t, ep_return = 0, 0.0

@@ -9,7 +9,7 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
-from common.logger import RunLogger, make_run_dir, plot_curves, read_metrics
+from common.logger import RunLogger, make_run_dir, metric, plot_curves, read_metrics
 
 
 def test_make_run_dir_layout(tmp_path):
@@ -77,6 +77,16 @@ def test_plot_curves_panels_of_several_keys_in_rows(tmp_path):
     assert plot_curves(records, ["loss"], tmp_path / "one.png")
     grid, one = imageio.imread(tmp_path / "grid.png"), imageio.imread(tmp_path / "one.png")
     assert grid.shape[1] == one.shape[1] and grid.shape[0] > 1.8 * one.shape[0]  # two rows of one panel
+
+
+def test_a_shared_name_reads_its_old_name_in_runs_logged_before_the_rename(tmp_path):
+    old = {"step": 1, "eval_planner": -900.0, "episode_return": -1000.0, "value_loss": 2.0}
+    assert metric(old, "eval_return") == -900.0 and metric(old, "train_return") == -1000.0
+    assert metric(old, "critic_loss") == 2.0 and metric(old, "critic_grad_norm") is None
+    assert metric({"eval_return": 1.0, "eval_mean": 2.0}, "eval_return") == 1.0, "the new name comes first"
+    records = [old, {"step": 2, "eval_return": -300.0, "critic_loss": 1.0}]  # resumed after the rename
+    assert plot_curves(records, [("return", ["eval_return", "train_return"]), "critic_loss"],
+                       tmp_path / "curve.png") == ["return", "critic_loss"]
 
 
 def test_plot_curves_reads_a_metrics_file(tmp_path):

@@ -52,15 +52,30 @@ def test_extract_keeps_the_periodic_evaluations_and_round_trips(tmp_path: Path) 
     assert back == curve, "a curve file must read back as the curve written"
 
 
-def test_extract_reads_chapter_6_and_chapter_1_names(tmp_path: Path) -> None:
-    six = fake_run(tmp_path / "six", [{"step": 1000, "wall": 30.0, "minutes": 0.5, "eval_planner": -900.0,
+def test_extract_reads_chapter_6_and_chapter_1_runs(tmp_path: Path) -> None:
+    six = fake_run(tmp_path / "six", [{"step": 1000, "wall": 30.0, "minutes": 0.5, "eval_return": -900.0,
                                        "eval_prior": -1000.0}], {"env": "Pendulum-v1", "seed": 0})
     curve = extract(six, chapter="paper6_tdmpc2")
     assert curve.obs == "state" and curve.eval_return == [-900.0], "chapter 6's agent is its planner"
     one = fake_run(tmp_path / "one", [{"step": 20, "wall": 9.0, "minutes": 0.15, "env_steps": 320000,
-                                       "eval_mean": 500.0}], {"env": "CarRacing-v3", "seed": 0})
+                                       "eval_return": 500.0}], {"env": "CarRacing-v3", "seed": 0})
     curve = extract(one, chapter="paper1_world_models")
     assert curve.env_step == [320000] and curve.obs == "pixels", "chapter 1 logs generations; env steps apart"
+
+
+def test_extract_still_reads_runs_logged_under_the_old_names(tmp_path: Path) -> None:
+    """Chapters 6 and 1 logged `eval_planner` and `eval_mean` before they adopted `eval_return`; a run resumed
+    across the rename holds both."""
+    six = fake_run(tmp_path / "six", [{"step": 1000, "wall": 30.0, "minutes": 0.5, "eval_planner": -900.0,
+                                       "eval_prior": -1000.0}, {"step": 2000, "wall": 60.0, "minutes": 1.0,
+                                       "eval_return": -300.0, "eval_prior": -800.0}], {"env": "Pendulum-v1",
+                                                                                         "seed": 0})
+    curve = extract(six, chapter="paper6_tdmpc2")
+    assert curve.env_step == [1000, 2000] and curve.eval_return == [-900.0, -300.0], curve
+    assert curve.source.endswith("(eval_planner, eval_return)"), curve.source
+    one = fake_run(tmp_path / "one", [{"step": 20, "wall": 9.0, "minutes": 0.15, "env_steps": 320000,
+                                       "eval_mean": 500.0}], {"env": "CarRacing-v3", "seed": 0})
+    assert extract(one, chapter="paper1_world_models").eval_return == [500.0]
 
 
 def test_extract_refuses_unfinished_runs_with_one_sentence(tmp_path: Path, capsys) -> None:

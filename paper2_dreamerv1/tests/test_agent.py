@@ -179,8 +179,9 @@ def test_update_behavior_matches_reference(agent_mod, small_cfg):
         metrics = mine.update_behavior(post)
     with seeded(4):
         ref.update_behavior(post)
-    assert_true(isinstance(metrics, dict) and "actor_loss" in metrics and "value_loss" in metrics,
-                "update_behavior must return a dict of metrics with actor_loss and value_loss.", step="2.13")
+    assert_true(isinstance(metrics, dict) and "actor_loss" in metrics and "critic_loss" in metrics,
+                "update_behavior must return a dict of metrics with actor_loss and critic_loss (the value "
+                "model's loss, under the course's shared metric name).", step="2.13")
     for part in ("actor", "value"):
         for (name, p), q in zip(getattr(mine, part).named_parameters(), getattr(ref, part).parameters(),
                                 strict=True):
@@ -266,7 +267,7 @@ def test_update_behavior_entropy_bonus(agent_mod, small_cfg):
 def test_update_behavior_losses_by_hand(agent_mod, small_cfg, no_noise, monkeypatch):
     """With a deterministic actor and prior (no noise) the imagined rollout is fixed, so the losses are
     known: returns V_lambda from the reward head and the value model with pcont = discount, weights
-    discount^t, actor_loss = -mean(w * V_lambda) - actor_entropy * entropy, value_loss = -mean(w * log N)."""
+    discount^t, actor_loss = -mean(w * V_lambda) - actor_entropy * entropy, critic_loss = -mean(w * log N)."""
     cfg = dataclasses.replace(small_cfg, actor_entropy=0.5)
     _, mine, post = dreamer_pair(agent_mod, cfg)
     monkeypatch.setattr(mine.actor, "sample", lambda feat, eps=None: mine.actor.mode(feat))
@@ -282,12 +283,13 @@ def test_update_behavior_losses_by_hand(agent_mod, small_cfg, no_noise, monkeypa
         returns = torch.stack(returns, 1)  # (N, H-1)
         w = g ** torch.arange(H - 1.0)
         want = {"actor_loss": -(w * returns).mean() - 0.5 * 2.0,
-                "value_loss": (w * (0.5 * (returns - value[:, :-1]).pow(2) + 0.5 * math.log(2 * math.pi))).mean(),
+                "critic_loss": (w * (0.5 * (returns - value[:, :-1]).pow(2) + 0.5 * math.log(2 * math.pi))).mean(),
                 "imag_return": returns.mean()}
     metrics = mine.update_behavior(post)
     hints = {"actor_loss": "-mean(discount_weights * returns) - actor_entropy * entropy: the entropy bonus is "
                            "subtracted, the weights are discount_weights(pcont), pcont = cfg.discount everywhere",
-             "value_loss": "the value model on the first H-1 features, weighted by discount_weights",
+             "critic_loss": "value_loss of the value model on the first H-1 features, weighted by "
+                            "discount_weights",
              "imag_return": "the mean of the lambda-returns (pcont = cfg.discount at every step, bootstrapped "
                             "by the last value)"}
     for key, value_ in want.items():

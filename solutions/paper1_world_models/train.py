@@ -238,7 +238,7 @@ def evolve(run: Run, log: RunLogger) -> None:
             if gen % cfg.eval_every == 0 or last:  # drive the CMA mean on full episodes
                 bar.write(f"generation {gen}: validating the CMA-ES mean on {len(val_seeds)} full tracks...")
                 score = float(pool.returns([es.mean], [val_seeds], patience=0)[0])
-                row["eval_mean"] = score
+                row["eval_return"] = score
                 if score > run.state.get("best_score", -np.inf):
                     run.state.update(best_score=score, controller=run.state["controller_mean"])
             if "best_score" not in run.state:  # nothing validated yet: eval.py drives the current mean
@@ -258,7 +258,7 @@ def evolve(run: Run, log: RunLogger) -> None:
     finally:  # Ctrl-C included: the pool stops, the curve is drawn
         bar.close()
         pool.close()
-        plot_curves(run.dir / "metrics.jsonl", ["mean", "best", "eval_mean"], run.dir / "cma_curve.png",
+        plot_curves(run.dir / "metrics.jsonl", ["mean", "best", "eval_return"], run.dir / "cma_curve.png",
                     x="step", title="CMA-ES: return per generation")
 
 

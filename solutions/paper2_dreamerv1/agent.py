@@ -144,8 +144,9 @@ class Dreamer:
         # entropy of the detached features when it is not 0) and one value step (value_loss of the value model
         # on the detached features). Each step zeroes its model's gradients, backpropagates into its own model's
         # parameters only (the others' gradients would be computed and thrown away), clips its own
-        # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: the losses, the mean
-        # imagined return and the two gradient norms, as floats.
+        # model's gradient norm at cfg.grad_clip and steps its own optimiser. Out: a dict of floats, actor_loss,
+        # critic_loss (the value model's loss: the course's shared metric name), imag_return (the mean
+        # lambda-return), actor_grad_norm and critic_grad_norm.
         # BEGIN SOLUTION
         cfg = self.cfg
         feats = imagine_ahead(self.wm.rssm, self.actor, post, cfg.horizon)  # (N, H, F)
@@ -168,9 +169,9 @@ class Dreamer:
         v_loss.backward()
         value_norm = nn.utils.clip_grad_norm_(self.value.parameters(), cfg.grad_clip)
         self.value_opt.step()
-        return {"actor_loss": a_loss.item(), "value_loss": v_loss.item(),
+        return {"actor_loss": a_loss.item(), "critic_loss": v_loss.item(),  # the value model's: the shared names
                 "imag_return": returns.mean().item(),
-                "actor_grad_norm": float(actor_norm), "value_grad_norm": float(value_norm)}
+                "actor_grad_norm": float(actor_norm), "critic_grad_norm": float(value_norm)}
         # END SOLUTION
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
