@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {err}") from None
     result = {"env": args.env, "policy": "uniform random", "action_repeat": args.action_repeat,
               "seeds": [EVAL_SEED_BASE + i for i in range(args.episodes)], "returns": returns, **summary(returns)}
-    print(f"random policy on {args.env}: {result['mean']:.2f} ± {result['std']:.2f} over {args.episodes} episodes "
-          f"(standard error of the mean {result['se']:.2f}; per episode: {', '.join(f'{r:g}' for r in returns)})")
+    each = (f"per episode: {', '.join(f'{r:g}' for r in returns)}" if len(returns) <= 20 else  # else: --json has them
+            f"{len(set(returns))} distinct returns, from {min(returns):g} to {max(returns):g}")
+    print(f"random policy on {args.env}: {result['mean']:.3g} ± {result['std']:.3g} over {args.episodes} episodes "
+          f"(standard error of the mean {result['se']:.2g}; {each})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
