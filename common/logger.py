@@ -74,6 +74,14 @@ class _Lines:
         self.stream.flush()
 
 
+class _PlainBar(tqdm):
+    """tqdm off a terminal: a new postfix waits for the next interval's line instead of printing one at once
+    (a bar that sets its postfix every batch would otherwise write a line per batch)."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+
 def is_terminal(stream: Any = None) -> bool:
     """Is `stream` (default: stderr, where bars go) an interactive terminal?"""
     stream = sys.stderr if stream is None else stream
@@ -96,9 +104,9 @@ def progress(iterable: Iterable[Any] | None = None, total: int | float | None = 
         return tqdm(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=leave,
                     dynamic_ncols=True, file=stream, **kwargs)
     kwargs["position"] = 0  # nested bars are lines of their own here, not rows to move the cursor to
-    return tqdm(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=True,
-                file=_Lines(stream), mininterval=PLAIN_INTERVAL, maxinterval=PLAIN_INTERVAL * 4, miniters=1,
-                ncols=0, **kwargs)  # ncols=0: the figures without the bar
+    return _PlainBar(iterable, total=total, desc=desc, initial=initial, disable=disable, leave=True,
+                     file=_Lines(stream), mininterval=PLAIN_INTERVAL, maxinterval=PLAIN_INTERVAL * 4, miniters=1,
+                     ncols=0, **kwargs)  # ncols=0: the figures without the bar
 
 
 def _number(value: Any) -> Any:

@@ -113,6 +113,13 @@ def test_progress_off_a_terminal_prints_plain_lines(monkeypatch):
     lines = text.splitlines()
     assert lines[-1].startswith("pretraining: 100% 5/5") and "loss=0.5" in lines[-1], lines
     assert len(lines) == len(set(lines))  # the close does not repeat the last line
+    out = io.StringIO()  # a postfix set every batch (refresh left at tqdm's default) waits for the interval
+    monkeypatch.setattr(logger, "PLAIN_INTERVAL", 3600.0)
+    bar = logger.progress(range(500), desc="VAE epoch 1/3", file=out)
+    for i in bar:
+        bar.set_postfix(recon=f"{i:.1f}")
+    lines = out.getvalue().splitlines()
+    assert len(lines) <= 3 and lines[-1].startswith("VAE epoch 1/3: 100% 500/500"), lines
     tty = io.StringIO()
     tty.isatty = lambda: True  # type: ignore[method-assign]
     assert not logger.progress(total=3, file=out).disable and logger.is_terminal(tty)
