@@ -96,11 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
               f"codes ({tok['codes_used']} used), PSNR {tok['psnr']:.1f} dB ({tok['psnr_changed_patches']:.1f} dB on "
               f"changed patches); tokens changing {tok['token_change_fraction']:.3f} vs patches changing "
               f"{tok['patch_change_fraction']:.3f} (ratio {tok['change_ratio']:.2f})")
+        nonzero = (f"reward accuracy on the {wm['nonzero_reward_steps']} nonzero-reward steps "
+                   f"{wm['reward_accuracy_nonzero']:.3f} (majority class {wm['reward_majority_baseline_nonzero']:.3f})"
+                   if wm["nonzero_reward_steps"] else "no nonzero reward in these steps (the reward head is untested)")
         print(f"world model on {wm['windows']} windows: next-token accuracy {wm['next_token_accuracy']:.3f}, "
               f"on the {wm['changed_tokens']} changed tokens {wm['changed_token_accuracy']:.3f} (copying scores 0); "
-              f"reward accuracy on the {wm['nonzero_reward_steps']} nonzero-reward steps "
-              f"{wm['reward_accuracy_nonzero']:.3f} (majority class {wm['reward_majority_baseline_nonzero']:.3f}), "
-              f"on all steps {wm['reward_accuracy']:.3f} (majority {wm['reward_majority_baseline']:.3f}); "
+              f"{nonzero}, on all steps {wm['reward_accuracy']:.3f} (majority {wm['reward_majority_baseline']:.3f}); "
               f"end accuracy {wm['end_accuracy']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
