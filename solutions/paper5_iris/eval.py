@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--report", action="store_true", help="also the world-model report on held-out frames")
     parser.add_argument("--json", help="write the result to this file")
     parser.add_argument("--use-solution", default="", help=f"modules taken from solutions/: {','.join(MODULES)}")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = the checkpoint's setting)")
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint, PAPER)
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
     if "agent" not in ckpt:
         sys.exit(f"error: {args.checkpoint} holds no trained agent; train (or --resume) it first.")
     cfg = config_from_dict(Config, {**ckpt["config"], "device": "cpu"})
+    if args.threads or cfg.threads:
+        torch.set_num_threads(args.threads or cfg.threads)
     mods = load_modules(__package__, MODULES, parse_use_solution(args.use_solution, MODULES))
     agent = mods["agent"].IRIS(int(ckpt["action_dim"]), cfg)
     try:
