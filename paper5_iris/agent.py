@@ -88,11 +88,13 @@ class IRIS:
                     state = self.ac(self.tokenizer.decode(tokens[:, t]), state)[2]
         dream = imagine(self.wm, self.tokenizer.decode, self.ac, tokens[:, -1], state, cfg.horizon, cfg.temperature)
         returns = lambda_returns(dream["rewards"], dream["values"].detach(), dream["ends"], cfg.gamma, cfg.lam)
-        out = actor_critic_loss(dream["logits"], dream["actions"], dream["values"], returns,
-                                alive_weights(dream["ends"]), cfg.entropy)
+        alive = alive_weights(dream["ends"])  # (B, H): 1 up to the first imagined end
+        out = actor_critic_loss(dream["logits"], dream["actions"], dream["values"], returns, alive, cfg.entropy)
         self._step("actor_critic", out["loss"], self.ac)
         metrics = {f"ac_{k}": float(v.detach()) for k, v in out.items()}
-        metrics.update(dream_return=float(dream["rewards"].sum(1).mean()), dream_end=float(dream["ends"].mean()))
+        # a dream's return up to its first end (the model keeps dreaming after it), and the share of dreams that end
+        metrics.update(dream_return=float((dream["rewards"] * alive).sum(1).mean()),
+                       dream_end=float((dream["ends"].sum(1) > 0).float().mean()))
         return metrics
 
     # ---- acting -----------------------------------------------------------------------------------------

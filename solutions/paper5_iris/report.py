@@ -24,14 +24,16 @@ from .world_model import interleave
 
 
 def collect(env: Any, agent: Any, frames: int, seed: int, temperature: float = 0.5) -> dict[str, np.ndarray]:
-    """At least `frames` steps of the agent in `env`: obs (N, H, W, 3) and, for step t, the action taken
-    after obs t, the reward and end it led to, and whether obs t + 1 follows in the same episode."""
+    """Whole episodes of the agent in `env` until at least `frames` frames: obs (N, H, W, 3), every episode's
+    frames including its last; for frame t, the action taken after it, the reward and end that led to, and
+    next_same: whether frame t + 1 follows it in the same episode (False at an episode's last frame, where
+    action, reward and end are 0). The last episode is cut short where the frames run out."""
     obs_l, act_l, rew_l, end_l, next_l = [], [], [], [], []
     episode = 0
     while len(obs_l) < frames:
         obs, _ = env.reset(seed=seed + episode)
         state, done = None, False
-        while not done and len(obs_l) < frames:
+        while not done and len(obs_l) < frames - 1:
             action, state = agent.policy(obs, state, temperature)
             obs_l.append(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
@@ -39,7 +41,12 @@ def collect(env: Any, agent: Any, frames: int, seed: int, temperature: float = 0
             act_l.append(action)
             rew_l.append(reward)
             end_l.append(terminated)
-            next_l.append(not done)
+            next_l.append(True)
+        obs_l.append(obs)  # the episode's last frame: nothing follows it
+        act_l.append(0)
+        rew_l.append(0.0)
+        end_l.append(False)
+        next_l.append(False)
         episode += 1
     return {"obs": np.stack(obs_l), "action": np.asarray(act_l), "reward": np.asarray(rew_l, np.float32),
             "end": np.asarray(end_l, np.float32), "next_same": np.asarray(next_l)}
@@ -81,17 +88,17 @@ def tokenizer_report(tokenizer: Any, data: dict[str, np.ndarray], side: int = 4
 
 @torch.no_grad()
 def world_model_report(wm: Any, tokens: torch.Tensor, data: dict[str, np.ndarray]) -> dict[str, float]:
-    """Teacher-forced accuracies of the world model on windows of `max_blocks` steps inside episodes."""
+    """Teacher-forced accuracies of the world model on windows of up to `max_blocks` steps, each inside one
+    episode: an episode of n steps gives windows of max_blocks steps and one shorter one that ends with it."""
     wm.eval()
-    T, K = wm.max_blocks, wm.K
-    same = data["next_same"]
+    K = wm.K
+    last = np.flatnonzero(~data["next_same"])  # the index of each episode's last frame
+    firsts = np.r_[0, last[:-1] + 1]  # each episode's first frame
+    windows = [(start, min(wm.max_blocks, end - start)) for first, end in zip(firsts, last, strict=True)
+               for start in range(first, end, wm.max_blocks)]  # (first frame, steps)
     hits: dict[str, list[np.ndarray]] = {"all": [], "changed": [], "reward": [], "reward_nonzero": [], "end": []}
     classes, nonzero_classes = [], []
-    start = 0
-    while start + T < len(tokens):
-        if not same[start:start + T].all():  # the window runs out of its episode: start after its end
-            start += int(np.argmin(same[start:start + T])) + 1
-            continue
+    for start, T in windows:
         toks = tokens[start:start + T + 1][None]  # (1, T + 1, K)
         actions = torch.as_tensor(data["action"][start:start + T])[None].long()
         out, _ = wm(interleave(toks[:, :-1], actions))
@@ -113,7 +120,6 @@ def world_model_report(wm: Any, tokens: torch.Tensor, data: dict[str, np.ndarray
         hits["end"].append(e_pred == data["end"][start:start + T])
         classes.append(reward_cls)
         nonzero_classes.append(reward_cls[reward_cls != 1])
-        start += T
     mean = lambda k: float(np.concatenate(hits[k]).mean()) if hits[k] and len(np.concatenate(hits[k])) else float("nan")
     cls = np.concatenate(classes) if classes else np.zeros(0, int)
     nz = np.concatenate(nonzero_classes) if nonzero_classes else np.zeros(0, int)

@@ -1,0 +1,53 @@
+"""Chapter 5's world-model report (solutions/paper5_iris/report.py) sees every step of the held-out episodes,
+the last one included: that is where the reward and the end of an episode like FrozenLake's are."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from solutions.paper5_iris.report import collect, world_model_report
+from solutions.paper5_iris.world_model import WorldModel
+
+
+class Corridor:
+    """Episodes of `length` steps; the last step pays 1 and terminates. Frames show the step count."""
+
+    def __init__(self, length: int) -> None:
+        self.length, self.t = length, 0
+
+    def reset(self, seed=None):
+        self.t = 0
+        return np.full((8, 8, 3), self.t, np.uint8), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t == self.length
+        return np.full((8, 8, 3), self.t, np.uint8), float(done), done, False, {}
+
+
+class Still:
+    def policy(self, obs, state, temperature):
+        return 1, state
+
+
+def test_collect_keeps_each_episodes_last_frame_and_its_end() -> None:
+    data = collect(Corridor(6), Still(), frames=20, seed=0)
+    steps = np.flatnonzero(data["next_same"])
+    last = np.flatnonzero(~data["next_same"])
+    assert len(data["obs"]) >= 20 and last[-1] == len(data["obs"]) - 1
+    assert list(last[:2]) == [6, 13], "an episode of 6 steps has 7 frames, the last one with nothing after it"
+    assert data["obs"][6, 0, 0, 0] == 6, "the frame after the terminal step belongs to the data"
+    assert data["end"][steps].sum() == data["reward"][steps].sum() == len(last) - 1 + data["end"][last[-1] - 1]
+    assert (data["end"][last] == 0).all() and (data["reward"][last] == 0).all()
+
+
+def test_world_model_report_reads_the_terminal_steps_and_short_episodes() -> None:
+    torch.manual_seed(0)
+    data = collect(Corridor(6), Still(), frames=21, seed=0)  # 3 whole episodes of 6 steps
+    model = WorldModel(vocab=8, actions=2, tokens=4, max_blocks=4, embed=16, layers=1, heads=2, dropout=0.0)
+    tokens = torch.as_tensor(data["obs"][:, 0, 0, 0], dtype=torch.long)[:, None].repeat(1, 4) % 8  # (N, 4)
+    report = world_model_report(model, tokens, data)
+    assert report["windows"] == 6, "each episode of 6 steps gives a window of 4 steps and one of 2 (it ends there)"
+    assert report["nonzero_reward_steps"] == 3, "the three goal rewards are on the episodes' last steps"
+    assert report["changed_tokens"] > 0 and 0 <= report["end_accuracy"] <= 1
