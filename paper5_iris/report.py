@@ -24,10 +24,10 @@ from .world_model import interleave
 
 
 def collect(env: Any, agent: Any, frames: int, seed: int, temperature: float = 0.5) -> dict[str, np.ndarray]:
-    """Whole episodes of the agent in `env` until at least `frames` frames: obs (N, H, W, 3), every episode's
-    frames including its last; for frame t, the action taken after it, the reward and end that led to, and
-    next_same: whether frame t + 1 follows it in the same episode (False at an episode's last frame, where
-    action, reward and end are 0). The last episode is cut short where the frames run out."""
+    """`frames` frames of the agent's episodes in `env`, each episode's last frame included (the last episode
+    is cut short where the frames run out): obs (N, H, W, 3); for frame t, the action taken after it, the reward
+    and end that led to, and next_same: whether frame t + 1 follows it in the same episode (False at an
+    episode's last frame, where action, reward and end are 0)."""
     obs_l, act_l, rew_l, end_l, next_l = [], [], [], [], []
     episode = 0
     while len(obs_l) < frames:
