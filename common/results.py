@@ -84,8 +84,9 @@ def render_table(results: list[dict[str, Any]], link_dir: str = "docs/results") 
     lines = ["| chapter | env | metric | result | env steps | wall time | CPU time | details |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        n = len(r["values"])
-        result = f"{format_pm(r['mean'], r['std'])} ({n} seed{'s' if n != 1 else ''})"
+        n = len(r["values"])  # one seed has no spread over seeds: no "± 0" that would read as one
+        pm = format_pm(r["mean"], r["std"])
+        result = f"{pm} ({n} seeds)" if n > 1 else f"{pm.split(' ±')[0]} (1 seed)"
         cells = [r["title"], r["env"], r["metric"], result, _steps(r["env_steps"]),
                  _wall(r["wall_minutes"], r["cores"]), _cpu(r.get("cpu_minutes")),
                  f"[{r['paper']}]({link_dir}/{r['paper']}.md)"]

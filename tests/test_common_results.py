@@ -55,7 +55,7 @@ def test_render_table_row():
     assert lines[2] == ("| World Models (Ha & Schmidhuber 2018) | CarRacing-v3 | mean return, 100 episodes | "
                         "906 ± 21 (3 seeds) | 1.2M | 3.5 h on 2 cores | not measured | "
                         "[paper1_world_models](docs/results/paper1_world_models.md) |")
-    assert "1.50 ± 0.00 (1 seed)" in lines[3] and "250k" in lines[3] and "42 min on 1 core" in lines[3]
+    assert "| 1.50 (1 seed) |" in lines[3] and "250k" in lines[3] and "42 min on 1 core" in lines[3]
     assert "A\\|B" in lines[3]
     assert "| 6.0 min |" in render_table([result(cpu_minutes=5.97)]).splitlines()[2]  # a pipe would break the table
     assert "No measured results" in render_table([])
