@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
         tok, tokens = tokenizer_report(agent.tokenizer, data, cfg.tokens_side)
         wm = world_model_report(agent.wm, tokens, data)
         result["report"] = {"tokenizer": tok, "world_model": wm}
-        print(f"tokenizer on {tok['frames']} held-out frames: perplexity {tok['perplexity']:.0f} of {tok['vocab']} "
-              f"codes ({tok['codes_used']} used), PSNR {tok['psnr']:.1f} dB ({tok['psnr_changed_patches']:.1f} dB on "
+        print(f"tokenizer on {tok['frames']} held-out frames: perplexity {tok['perplexity']:.1f} of {tok['vocab']} "
+              f"codes ({tok['codes_used']} used; one per distinct patch would score {tok['patch_perplexity']:.1f}), "
+              f"PSNR {tok['psnr']:.1f} dB ({tok['psnr_changed_patches']:.1f} dB on "
               f"changed patches); tokens changing {tok['token_change_fraction']:.3f} vs patches changing "
               f"{tok['patch_change_fraction']:.3f} (ratio {tok['change_ratio']:.2f})")
         nonzero = (f"reward accuracy on the {wm['nonzero_reward_steps']} nonzero-reward steps "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from solutions.paper5_iris.report import collect, world_model_report
+from solutions.paper5_iris.report import collect, patch_perplexity, tokenizer_report, world_model_report
 from solutions.paper5_iris.world_model import WorldModel
 
 
@@ -50,3 +50,34 @@ def test_world_model_report_reads_the_terminal_steps_and_short_episodes() -> Non
     assert report["windows"] == 6, "each episode of 6 steps gives a window of 4 steps and one of 2 (it ends there)"
     assert report["nonzero_reward_steps"] == 3, "the three goal rewards are on the episodes' last steps"
     assert report["changed_tokens"] > 0 and 0 <= report["end_accuracy"] <= 1
+
+
+class PatchCode:
+    """A tokenizer that gives each 16x16 patch the code of its (uniform) grey level: one code per distinct patch."""
+
+    vocab = 256
+
+    def eval(self):
+        return self
+
+    def encode(self, frames):  # (B, 3, 64, 64) in [0, 1] -> (B, 16)
+        return (frames[:, 0, ::16, ::16] * 255).round().long().flatten(1)
+
+    def decode(self, tokens):  # (B, 16) -> (B, 3, 64, 64)
+        grid = tokens.float().view(-1, 1, 4, 4) / 255
+        return grid.repeat_interleave(16, 2).repeat_interleave(16, 3).expand(-1, 3, -1, -1)
+
+
+def test_patch_perplexity_is_what_one_code_per_distinct_patch_scores() -> None:
+    rng = np.random.default_rng(0)
+    levels = rng.choice([0, 40, 80, 120, 160, 200], size=(30, 4, 4), p=[0.5, 0.3, 0.1, 0.05, 0.03, 0.02])
+    obs = np.repeat(np.repeat(levels, 16, 1), 16, 2)[..., None].repeat(3, -1).astype(np.uint8)  # (30, 64, 64, 3)
+    counts = np.bincount(levels.flatten())
+    p = counts[counts > 0] / counts.sum()
+    assert np.isclose(patch_perplexity(obs), np.exp(-(p * np.log(p)).sum())), "exp(entropy) of the patch histogram"
+    assert patch_perplexity(obs[:1] * 0) == 1.0, "one look, one code: perplexity 1"
+    data = {"obs": obs, "next_same": np.ones(len(obs), bool)}
+    report, _ = tokenizer_report(PatchCode(), data)
+    assert np.isclose(report["perplexity"], report["patch_perplexity"]), \
+        "a lossless tokenizer with one code per distinct patch scores exactly the patch perplexity"
+    assert report["psnr"] > 90
