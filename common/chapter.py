@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import sys
@@ -94,10 +95,12 @@ def load_modules(package: str, names: tuple[str, ...], use_solution: set[str]) -
 
 
 def start_run(paper: str, config_cls: type, cfg: Any, resume: str | None,
-              out: str | None) -> tuple[Any, Path, dict | None]:
+              out: str | None, minutes: float | None = None) -> tuple[Any, Path, dict | None]:
     """(config, run folder, checkpoint or None) for a new run, or for `--resume RUN_DIR`.
 
-    A resumed run keeps the config it was started with; an unreadable checkpoint is one sentence.
+    A resumed run keeps the config it was started with, but for its time budget: `minutes` (the `--minutes`
+    flag when it was given, else None) replaces the saved one, so a run its budget stopped can go on. The
+    budget counts the whole run, the minutes already spent included. An unreadable checkpoint is one sentence.
     """
     ckpt = None
     if resume:
@@ -107,6 +110,8 @@ def start_run(paper: str, config_cls: type, cfg: Any, resume: str | None,
         except CheckpointError as err:
             raise SystemExit(f"error: cannot resume: {err}") from None
         cfg = config_from_dict(config_cls, ckpt["config"])
+        if minutes is not None and hasattr(cfg, "minutes"):
+            cfg = dataclasses.replace(cfg, minutes=minutes)
     else:
         run_dir = make_run_dir(paper, cfg.env, cfg.seed, out)
     save_config(cfg, run_dir / "config.json")

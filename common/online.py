@@ -24,7 +24,8 @@ from .logger import read_metrics
 def budget_spent(minutes: float, seconds: float, log: Any) -> bool:
     """Has a run with a budget of `minutes` (0: none) spent it, `seconds` in? Says so on the log when it has."""
     if minutes and seconds > minutes * 60:
-        log.write(f"stopping: the {minutes}-minute budget is spent")
+        log.write(f"stopping: the {minutes}-minute budget is spent (to go on: --resume RUN_DIR --minutes M, "
+                  f"M > {minutes}: it counts the whole run)")
         return True
     return False
 

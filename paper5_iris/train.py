@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser = chapter_parser(Config, PRESETS, __doc__, __package__, MODULES)  # --out, --resume, --use-solution
     cfg, args = parse_chapter_args(parser, Config, PRESETS, argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out)  # --resume keeps its config
+    cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out, args.minutes)  # --resume keeps its config
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = Run(cfg, run_dir, load_modules(__package__, MODULES, use_solution), ckpt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.chapter import ROOT, load_modules, package_of, parse_use_solution, save_on_ctrl_c
+from common.chapter import ROOT, load_modules, package_of, parse_use_solution, save_on_ctrl_c, start_run
 
 
 def test_package_of_names_the_chapter_package() -> None:
@@ -50,3 +50,17 @@ def test_save_on_ctrl_c_saves_says_how_to_resume_and_exits_130(tmp_path, capsys)
     with pytest.raises(ValueError), save_on_ctrl_c(tmp_path, lambda: saved.append("again")):
         raise ValueError("other errors pass through")
     assert saved == ["checkpoint.pt"]
+
+
+def test_resume_keeps_the_config_but_takes_a_new_time_budget(tmp_path) -> None:
+    """A run its --minutes budget stopped goes on with --resume RUN_DIR --minutes M; nothing else changes."""
+    from common.checkpoint import save_checkpoint
+    from solutions.paper5_iris.config import Config
+
+    saved = Config(seed=3, minutes=75.0, gamma=0.9)
+    save_checkpoint(tmp_path / "checkpoint.pt", paper="paper5_iris", step=100, config=saved)
+    given = Config(seed=0, minutes=120.0)  # what the command line parsed (defaults, preset and flags)
+    cfg, run_dir, ckpt = start_run("paper5_iris", Config, given, str(tmp_path), None, 95.0)
+    assert (cfg.minutes, cfg.seed, cfg.gamma) == (95.0, 3, 0.9) and run_dir == tmp_path and ckpt is not None
+    cfg, _, _ = start_run("paper5_iris", Config, given, str(tmp_path), None, None)
+    assert (cfg.minutes, cfg.seed) == (75.0, 3), "without --minutes the saved budget stands"

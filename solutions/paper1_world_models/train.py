@@ -269,7 +269,7 @@ STAGES = ("collect", "vae", "encode", "rnn", "cma", "done")
 def main(argv=None) -> Path:
     cfg, args = parse_args(argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    cfg, run_dir, state = start_run(PAPER, Config, cfg, args.resume, args.out)
+    cfg, run_dir, state = start_run(PAPER, Config, cfg, args.resume, args.out, args.minutes)
     run = Run(cfg, run_dir, use_solution)
     if state:
         run.state = {k: v for k, v in state.items() if k not in RESERVED}

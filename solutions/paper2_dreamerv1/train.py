@@ -198,7 +198,7 @@ def wrap_up(run: Run) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> Path:
     cfg, args = parse_args(argv)
     use_solution = parse_use_solution(args.use_solution, MODULES)
-    cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out)  # --resume keeps its config
+    cfg, run_dir, ckpt = start_run(PAPER, Config, cfg, args.resume, args.out, args.minutes)  # --resume keeps its config
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = Run(cfg, run_dir, load_modules(__package__, MODULES, use_solution), ckpt)
