@@ -49,6 +49,7 @@ class Config:
     beta: float = 1.0  # commitment weight: ||z - sg(e)||^2 (the codebook term sg(z) - e has weight 1)
     normalize_codes: bool = True  # L2-normalise z and codes before the lookup (our guard, not the paper's)
     restart_every: int = 200  # updates between dead-code restarts (0 = never; our guard, not the paper's)
+    foreground_weight: float = 0.0  # L1 weight 1 + w off the static background (0 = the paper's L1; ours)
     tokenizer_batch: int = 256  # frames
     tokenizer_lr: float = 1e-4
     # world model (Table 3)

@@ -7,6 +7,8 @@
 Training (VQ-VAE, van den Oord et al. 2017, eq. 3; IRIS Appendix A):
     loss = |x - D(z_q)|_1  +  ||sg(z) - e||^2  +  beta ||z - sg(e)||^2
 with z_q = z + sg(e - z) (straight-through: the decoder sees the code, the encoder gets its gradient).
+`foreground_weight` w > 0 (ours, not the paper's; 0 by default) weights the L1 term of each pixel that is not the
+batch's static background by 1 + w, so that a paddle or a ball of a few pixels counts (docs/results/paper5_iris.md).
 Frames are floats in [0, 1], (B, 3, H, W).
 """
 
@@ -55,7 +57,7 @@ class Tokenizer(nn.Module):
     """Conv encoder to a 4x4 grid, a codebook of `vocab` codes of `code_dim` numbers, conv decoder."""
 
     def __init__(self, vocab: int, code_dim: int, channels: int, tokens_side: int = 4, image: int = 64,
-                 normalize: bool = True, beta: float = 1.0) -> None:
+                 normalize: bool = True, beta: float = 1.0, foreground_weight: float = 0.0) -> None:
         super().__init__()
         downs = (image // tokens_side).bit_length() - 1  # stride-2 convs from 64 to 4: four
         if tokens_side * 2 ** downs != image:
@@ -74,6 +76,7 @@ class Tokenizer(nn.Module):
         self.codebook = nn.Embedding(vocab, code_dim)
         self.codebook.weight.data.uniform_(-1 / vocab, 1 / vocab)  # the authors' initialisation
         self.vocab, self.side, self.normalize, self.beta = vocab, tokens_side, normalize, beta
+        self.foreground_weight = foreground_weight
         self.register_buffer("counts", torch.zeros(vocab))  # picks of each code since the last restart
 
     def codes(self) -> torch.Tensor:
@@ -108,7 +111,13 @@ class Tokenizer(nn.Module):
         z = self.embed(frames)  # (B, 16, D)
         tokens = nearest_code(z.detach(), self.codes().detach())  # (B, 16)
         codes = self.codes()[tokens]  # (B, 16, D), differentiable w.r.t. the codebook
-        recon = (frames - self.decode_codes(straight_through(z, codes))).abs().mean()  # L1 (Appendix A)
+        err = (frames - self.decode_codes(straight_through(z, codes))).abs()  # (B, 3, H, W): L1 (Appendix A)
+        if self.foreground_weight:  # ours, not the paper's: pixels off the batch's static background count 1 + w times
+            moving = ((frames - frames.median(0).values).abs().amax(1, keepdim=True) > 0.05).float()  # (B, 1, H, W)
+            weight = 1 + self.foreground_weight * moving
+            recon = (err * weight).mean() / weight.mean()
+        else:
+            recon = err.mean()
         codebook, commitment = vq_losses(z, codes, self.beta)
         self.counts += torch.bincount(tokens.flatten(), minlength=self.vocab).to(self.counts)
         self._recent = z.detach().reshape(-1, z.shape[-1])  # what restart() copies dead codes onto

@@ -30,7 +30,8 @@ class IRIS:
     def __init__(self, action_dim: int, cfg: Any) -> None:
         self.cfg, self.action_dim, self.device = cfg, action_dim, cfg.device
         self.tokenizer = Tokenizer(cfg.vocab, cfg.code_dim, cfg.channels, cfg.tokens_side,
-                                   normalize=cfg.normalize_codes, beta=cfg.beta).to(cfg.device)
+                                   normalize=cfg.normalize_codes, beta=cfg.beta,
+                                   foreground_weight=cfg.foreground_weight).to(cfg.device)
         self.wm = WorldModel(cfg.vocab, action_dim, cfg.tokens_side ** 2, cfg.max_blocks, cfg.embed, cfg.layers,
                              cfg.heads, cfg.dropout).to(cfg.device)
         self.ac = ActorCritic(action_dim, tuple(cfg.ac_channels), cfg.lstm).to(cfg.device)
